@@ -1,0 +1,216 @@
+"""The only module that sends or sniffs packets (scapy): announcements and the probe.
+
+Frames are built by pure functions (``garp_request`` ...) so tests can decode them; the
+``Announcer`` owns one packet socket per interface and address family, reused for every
+frame it sends and receives. They are plain ``AF_PACKET`` sockets bound to the ARP or IPv6
+ethertype rather than scapy's ``L2socket``, which re-lists every interface over netlink
+when it opens (about 20 ms) and by default puts the interface in promiscuous mode.
+
+Why both ARP forms: a Linux neighbour ignores an ARP update that comes within ``locktime``
+(1 s) of the previous one, *except* a gratuitous request (sender IP = target IP) or a
+reply whose target MAC is the sender MAC. Other stacks prefer one form or the other, so
+every round sends both (as IPaddr2's send_arp and MetalLB do), and rounds repeat past 1 s.
+
+Only the scapy layers needed are imported (``scapy.all`` costs about a second).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import select
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from scapy.layers.l2 import ARP, Ether
+from scapy.packet import Packet
+
+from aliasip_nodeagent.hoststate import IPAddress
+
+BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
+ZERO_MAC = "00:00:00:00:00:00"
+ALL_NODES_MAC = "33:33:00:00:00:01"
+ALL_NODES = "ff02::1"
+ARP_REQUEST = 1
+ARP_REPLY = 2
+ETH_P_ARP = 0x0806
+ETH_P_IPV6 = 0x86DD
+PACKET_OUTGOING = 4
+MAX_FRAME = 65535
+
+
+def _inet6() -> Any:
+    """IPv6 layers, imported on first use: IPv4-only hosts never pay for them."""
+    from scapy.layers import inet6
+
+    return inet6
+
+
+def garp_request(mac: str, ip: str) -> Packet:
+    """Gratuitous ARP request: sender IP = target IP = alias (RFC 5227 announcement)."""
+    return Ether(dst=BROADCAST_MAC, src=mac) / ARP(
+        op=ARP_REQUEST, hwsrc=mac, psrc=ip, hwdst=ZERO_MAC, pdst=ip
+    )
+
+
+def garp_reply(mac: str, ip: str) -> Packet:
+    """Gratuitous ARP reply with target MAC = sender MAC (taken inside Linux's locktime)."""
+    return Ether(dst=BROADCAST_MAC, src=mac) / ARP(
+        op=ARP_REPLY, hwsrc=mac, psrc=ip, hwdst=mac, pdst=ip
+    )
+
+
+def unsolicited_na(mac: str, ip: str) -> Packet:
+    """Unsolicited neighbour advertisement to all-nodes: Override set, target LL option.
+
+    No Source link-layer option (not allowed in an NA) and Solicited clear (RFC 4861 7.2.6).
+    """
+    inet6 = _inet6()
+    return (
+        Ether(dst=ALL_NODES_MAC, src=mac)
+        / inet6.IPv6(src=ip, dst=ALL_NODES, hlim=255)
+        / inet6.ICMPv6ND_NA(tgt=ip, R=0, S=0, O=1)
+        / inet6.ICMPv6NDOptDstLLAddr(lladdr=mac)
+    )
+
+
+def arp_probe(mac: str, ip: str) -> Packet:
+    """RFC 5227 ARP probe: sender IP 0.0.0.0, so no neighbour learns anything from it."""
+    return Ether(dst=BROADCAST_MAC, src=mac) / ARP(
+        op=ARP_REQUEST, hwsrc=mac, psrc="0.0.0.0", hwdst=ZERO_MAC, pdst=ip
+    )
+
+
+def dad_solicitation(mac: str, ip: str) -> Packet:
+    """RFC 4862 duplicate address detection: NS from :: to the solicited-node group."""
+    inet6 = _inet6()
+    group = inet6.in6_getnsma(inet6.inet_pton(inet6.socket.AF_INET6, ip))
+    group_text = inet6.inet_ntop(inet6.socket.AF_INET6, group)
+    return (
+        Ether(dst=inet6.in6_getnsmac(group), src=mac)
+        / inet6.IPv6(src="::", dst=group_text, hlim=255)
+        / inet6.ICMPv6ND_NS(tgt=ip)
+    )
+
+
+def announcement_frames(mac: str, ip: IPAddress) -> list[Packet]:
+    """The frames of one announcement round for ``ip``."""
+    text = str(ip)
+    if ip.version == 4:
+        return [garp_request(mac, text), garp_reply(mac, text)]
+    return [unsolicited_na(mac, text)]
+
+
+def probe_frame(mac: str, ip: IPAddress) -> Packet:
+    return arp_probe(mac, str(ip)) if ip.version == 4 else dad_solicitation(mac, str(ip))
+
+
+def conflicting_mac(frame: Packet, ip: IPAddress, own_mac: str) -> str | None:
+    """The MAC of another host that claims or probes ``ip`` in ``frame``, else None."""
+    if frame.haslayer(Ether) and frame[Ether].src.lower() == own_mac.lower():
+        return None  # our own frame, seen on the way out
+    if ip.version == 4:
+        if not frame.haslayer(ARP):
+            return None
+        arp = frame[ARP]
+        claims = arp.psrc == str(ip)
+        probes = arp.op == ARP_REQUEST and arp.psrc == "0.0.0.0" and arp.pdst == str(ip)
+        return str(arp.hwsrc) if claims or probes else None
+    inet6 = _inet6()
+    if frame.haslayer(inet6.ICMPv6ND_NA):
+        target = frame[inet6.ICMPv6ND_NA].tgt
+        if ipaddress.ip_address(target) == ip:
+            return str(frame[Ether].src)
+    if frame.haslayer(inet6.ICMPv6ND_NS):
+        ns_target = ipaddress.ip_address(frame[inet6.ICMPv6ND_NS].tgt)
+        if ns_target == ip and frame[inet6.IPv6].src == "::":
+            return str(frame[Ether].src)
+    return None
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What the probe heard: ``conflict_mac`` is None when nobody else answered."""
+
+    conflict_mac: str | None
+    waited_s: float
+
+
+class Announcer:
+    """Sends announcements and probes; one reusable packet socket per interface and family.
+
+    Sockets are opened in the caller's network namespace on first use and kept until
+    ``close()``; the long-running agent keeps one Announcer for its whole life.
+    """
+
+    def __init__(self) -> None:
+        self._sockets: dict[tuple[str, int], socket.socket] = {}
+
+    def socket_for(self, interface: str, version: int) -> socket.socket:
+        """The packet socket for ``interface`` that receives ARP (v4) or IPv6 frames."""
+        key = (interface, version)
+        sock = self._sockets.get(key)
+        if sock is None:
+            ethertype = ETH_P_ARP if version == 4 else ETH_P_IPV6
+            # Protocol 0 at creation, the ethertype at bind: binding a socket that is already
+            # hooked to a protocol waits for an RCU grace period (synchronize_net), ~8 ms.
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+            try:
+                sock.bind((interface, ethertype))
+            except OSError:
+                sock.close()
+                raise
+            self._sockets[key] = sock
+        return sock
+
+    def announce(self, interface: str, mac: str, ip: IPAddress) -> int:
+        """Send one announcement round now; returns the number of frames sent."""
+        sock = self.socket_for(interface, ip.version)
+        frames = [bytes(f) for f in announcement_frames(mac, ip)]
+        for frame in frames:
+            sock.send(frame)
+        return len(frames)
+
+    def probe(self, interface: str, mac: str, ip: IPAddress, wait_s: float) -> ProbeResult:
+        """Ask the wire whether anyone else holds ``ip``; listen for at most ``wait_s``.
+
+        Two probes are sent (at the start and half-way) so that one lost frame does not
+        hide a holder; the wait is bounded, tens of milliseconds, not RFC 5227's seconds.
+        """
+        sock = self.socket_for(interface, ip.version)
+        _drain(sock)
+        frame = bytes(probe_frame(mac, ip))
+        start = time.monotonic()
+        deadline = start + wait_s
+        resend_at: float | None = start + wait_s / 2
+        sock.send(frame)
+        while (now := time.monotonic()) < deadline:
+            if resend_at is not None and now >= resend_at:
+                sock.send(frame)
+                resend_at = None
+            timeout = min(deadline, resend_at or deadline) - now
+            ready, _, _ = select.select([sock], [], [], max(timeout, 0.0))
+            if not ready:
+                continue
+            data, address = sock.recvfrom(MAX_FRAME)
+            if address[2] == PACKET_OUTGOING:
+                continue
+            other = conflicting_mac(Ether(data), ip, mac)
+            if other:
+                return ProbeResult(conflict_mac=other, waited_s=time.monotonic() - start)
+        return ProbeResult(conflict_mac=None, waited_s=time.monotonic() - start)
+
+    def close(self) -> None:
+        for sock in self._sockets.values():
+            sock.close()
+        self._sockets.clear()
+
+
+def _drain(sock: socket.socket) -> None:
+    """Drop frames queued before the probe: only answers to this probe count."""
+    for _ in range(100_000):
+        ready, _, _ = select.select([sock], [], [], 0)
+        if not ready:
+            return
+        sock.recv(MAX_FRAME)

@@ -1,0 +1,139 @@
+"""``aliasip-agent``: one-shot commands that work without any cluster (like IPaddr2 by hand).
+
+    aliasip-agent apply ADDRESS[/PREFIX] [--interface IF] [--announce-count N]
+                        [--announce-interval-ms MS] [--probe-wait-ms MS] [--no-probe] [--json]
+    aliasip-agent release ADDRESS[/PREFIX] | --all [--json]
+    aliasip-agent list [--json]
+
+Exit codes: 0 done (also when nothing needed changing), 1 kernel/system failure,
+2 invalid input, 3 this host cannot carry the alias as configured, 4 the address is
+answered by another host on the wire. On failure one line on stderr names the problem
+(with ``--json``: one JSON object on stdout as well). A failure never leaves a change.
+
+pyroute2 and scapy are imported only by the subcommands that need them, because the
+import cost is most of this command's run time (see bench/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from aliasip_nodeagent import errors
+from aliasip_nodeagent.dataplane import DEFAULT_PROBE_WAIT_S, AnnounceSchedule
+from aliasip_nodeagent.placement import parse_request
+
+PROG = "aliasip-agent"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    apply = sub.add_parser("apply", help="add an alias here and announce it")
+    apply.add_argument(
+        "address", help="ADDRESS or ADDRESS/PREFIX (prefix of the stationary subnet)"
+    )
+    apply.add_argument(
+        "--interface", help="interface to use (must carry a covering stationary address)"
+    )
+    apply.add_argument("--announce-count", type=int, default=AnnounceSchedule.count)
+    apply.add_argument(
+        "--announce-interval-ms", type=float, default=AnnounceSchedule.interval_s * 1000
+    )
+    apply.add_argument("--probe-wait-ms", type=float, default=DEFAULT_PROBE_WAIT_S * 1000)
+    apply.add_argument("--no-probe", action="store_true", help="skip the duplicate-address probe")
+    apply.add_argument("--json", action="store_true")
+
+    release = sub.add_parser("release", help="delete an alias that aliasip added here")
+    target = release.add_mutually_exclusive_group(required=True)
+    target.add_argument("address", nargs="?", help="ADDRESS or ADDRESS/PREFIX")
+    target.add_argument("--all", action="store_true", help="every alias aliasip added here")
+    release.add_argument("--json", action="store_true")
+
+    listing = sub.add_parser("list", help="the aliases aliasip holds here")
+    listing.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        output = _run(args)
+    except errors.AliasError as exc:
+        return _fail(args, exc.code, exc.message, exc.exit_code)
+    except PermissionError as exc:
+        return _fail(args, "PermissionDenied", f"{exc} (needs NET_ADMIN and NET_RAW)", 1)
+    print(json.dumps({"ok": True, **output}) if args.json else _human(output))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> dict[str, object]:
+    from aliasip_nodeagent import dataplane
+    from aliasip_nodeagent.netlink import NetlinkHost
+
+    if args.command == "apply":
+        request = parse_request(args.address, args.interface)
+        schedule = AnnounceSchedule(args.announce_count, args.announce_interval_ms / 1000)
+        if not args.no_probe and not 1 <= args.probe_wait_ms <= 5000:
+            raise errors.InvalidInput("--probe-wait-ms must be between 1 and 5000")
+        from aliasip_nodeagent.announce import Announcer
+
+        announcer = Announcer()
+        try:
+            with NetlinkHost() as netlink:
+                result = dataplane.apply_alias(
+                    request,
+                    netlink,
+                    announcer,
+                    probe_wait_s=None if args.no_probe else args.probe_wait_ms / 1000,
+                )
+            dataplane.announce_repeats(result, announcer, schedule)
+        finally:
+            announcer.close()
+        return result.to_dict()
+    with NetlinkHost() as netlink:
+        if args.command == "release":
+            if args.all:
+                return dataplane.release_all(netlink).to_dict()
+            return dataplane.release_alias(parse_request(args.address).ip, netlink).to_dict()
+        held = dataplane.list_aliases(netlink)
+        return {"action": "list", "aliases": [h.to_dict() for h in held]}
+
+
+def _human(output: dict[str, object]) -> str:
+    action = output["action"]
+    if action == "apply":
+        what = "added" if output["changed"] else "already held"
+        probe = output["probe_ms"]
+        probed = "not probed" if probe is None else f"probe {probe} ms: nobody answered"
+        return (
+            f"{output['address']}/{output['prefix']} {what} on {output['interface']} "
+            f"({probed}; {output['announcements']} announcement rounds)"
+        )
+    if action == "release":
+        released = output["released"]
+        assert isinstance(released, list)
+        if not released:
+            return f"{output['address']}: not held here, nothing to do"
+        return "\n".join(
+            f"{r['address']}/{r['prefix']} released from {r['interface']}" for r in released
+        )
+    aliases = output["aliases"]
+    assert isinstance(aliases, list)
+    if not aliases:
+        return "no aliases held here"
+    return "\n".join(f"{a['address']}/{a['prefix']}\t{a['interface']}" for a in aliases)
+
+
+def _fail(args: argparse.Namespace, code: str, message: str, exit_code: int) -> int:
+    print(f"{PROG}: {code}: {message}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"ok": False, "error": code, "message": message}))
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The only module that talks netlink (pyroute2): read the host, add and delete aliases.
+
+Invariants:
+- every address added here carries the aliasip mark (``IFA_PROTO = OWN_PROTO``, plus the
+  label ``<ifname>:aip`` on IPv4 when it fits), and only marked addresses are deleted;
+- add and delete are idempotent and return whether the kernel changed;
+- IPv6 aliases are added with ``nodad``: the agent runs its own bounded probe first, and
+  a tentative address would not answer neighbour solicitations for a second or more.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+from types import TracebackType
+from typing import Any
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from aliasip_nodeagent import errors
+from aliasip_nodeagent.hoststate import (
+    OWN_PROTO,
+    SCOPE_UNIVERSE,
+    HeldAlias,
+    HostAddress,
+    HostState,
+    InterfaceState,
+    own_label,
+)
+from aliasip_nodeagent.placement import Placement
+
+IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
+IFA_F_NODAD = 0x02
+
+
+class NetlinkHost:
+    """A netlink connection to the network namespace it was opened in.
+
+    The socket stays bound to that namespace for its whole life, so a test or a benchmark
+    can open one per node namespace and use them all from one process.
+    """
+
+    def __init__(self) -> None:
+        self._ipr: Any = IPRoute()
+        self._mark_verified = False
+
+    def close(self) -> None:
+        self._ipr.close()
+
+    def __enter__(self) -> NetlinkHost:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def snapshot(self) -> HostState:
+        """Every link with its addresses, as the kernel has them now."""
+        addresses: dict[int, list[HostAddress]] = {}
+        for msg in self._ipr.get_addr():
+            ip = msg.get("IFA_ADDRESS")
+            if msg["family"] == socket.AF_INET:
+                ip = msg.get("IFA_LOCAL") or ip
+            if ip is None:
+                continue
+            addresses.setdefault(msg["index"], []).append(
+                HostAddress(
+                    interface=ipaddress.ip_interface(f"{ip}/{msg['prefixlen']}"),
+                    scope=msg["scope"],
+                    proto=msg.get("IFA_PROTO"),
+                    label=msg.get("IFA_LABEL"),
+                )
+            )
+        links = []
+        for link in self._ipr.get_links():
+            flags = link["flags"]
+            links.append(
+                InterfaceState(
+                    index=link["index"],
+                    name=link.get("IFLA_IFNAME"),
+                    mac=link.get("IFLA_ADDRESS") or "00:00:00:00:00:00",
+                    admin_up=bool(flags & IFF_UP),
+                    carrier=bool(link.get("IFLA_CARRIER", 0)),
+                    loopback=bool(flags & IFF_LOOPBACK),
+                    addresses=tuple(addresses.get(link["index"], ())),
+                )
+            )
+        return HostState(interfaces=tuple(links))
+
+    def add(self, placement: Placement) -> bool:
+        """Add the alias with our mark; False if the kernel already had it."""
+        address = placement.address
+        kwargs: dict[str, Any] = {
+            "index": placement.index,
+            "address": str(address.ip),
+            "prefixlen": address.network.prefixlen,
+            "proto": OWN_PROTO,
+            "scope": SCOPE_UNIVERSE,
+        }
+        if address.version == 4:
+            label = own_label(placement.interface)
+            if label:
+                kwargs["label"] = label
+        else:
+            kwargs["flags"] = IFA_F_NODAD
+        try:
+            self._ipr.addr("add", **kwargs)
+        except NetlinkError as exc:
+            if exc.code == errno.EEXIST:
+                return False
+            raise errors.KernelError(
+                f"adding {address} on {placement.interface} failed: {exc}"
+            ) from exc
+        if not self._mark_verified:
+            self._verify_marked(placement)
+            self._mark_verified = True
+        return True
+
+    def _verify_marked(self, placement: Placement) -> None:
+        """Kernels before 6.3 drop IFA_PROTO: then we could not find our own address again.
+
+        Checked on the first add of each connection only, to keep it off the hot path.
+        """
+        for msg in self._ipr.get_addr(index=placement.index):
+            found = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
+            if found == str(placement.address.ip):
+                if msg.get("IFA_PROTO") == OWN_PROTO:
+                    return
+                self._delete(placement.index, placement.address)
+                raise errors.KernelError(
+                    "the kernel did not keep the aliasip address mark (IFA_PROTO needs Linux "
+                    f">= 6.3); {placement.address} was removed again"
+                )
+        raise errors.KernelError(f"{placement.address} vanished right after it was added")
+
+    def delete(self, held: HeldAlias) -> bool:
+        """Delete one alias we marked; False if it was already gone."""
+        current = [
+            h
+            for h in self.snapshot().owned()
+            if h.index == held.index and h.address == held.address
+        ]
+        if not current:
+            return False
+        return self._delete(held.index, held.address)
+
+    def _delete(
+        self, index: int, address: ipaddress.IPv4Interface | ipaddress.IPv6Interface
+    ) -> bool:
+        try:
+            self._ipr.addr(
+                "del", index=index, address=str(address.ip), prefixlen=address.network.prefixlen
+            )
+        except NetlinkError as exc:
+            if exc.code == errno.EADDRNOTAVAIL:
+                return False
+            raise errors.KernelError(f"deleting {address} failed: {exc}") from exc
+        return True
