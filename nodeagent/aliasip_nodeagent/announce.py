@@ -67,12 +67,13 @@ def unsolicited_na(mac: str, ip: str) -> Packet:
     No Source link-layer option (not allowed in an NA) and Solicited clear (RFC 4861 7.2.6).
     """
     inet6 = _inet6()
-    return (
+    frame: Packet = (
         Ether(dst=ALL_NODES_MAC, src=mac)
         / inet6.IPv6(src=ip, dst=ALL_NODES, hlim=255)
         / inet6.ICMPv6ND_NA(tgt=ip, R=0, S=0, O=1)
         / inet6.ICMPv6NDOptDstLLAddr(lladdr=mac)
     )
+    return frame
 
 
 def arp_probe(mac: str, ip: str) -> Packet:
@@ -85,13 +86,14 @@ def arp_probe(mac: str, ip: str) -> Packet:
 def dad_solicitation(mac: str, ip: str) -> Packet:
     """RFC 4862 duplicate address detection: NS from :: to the solicited-node group."""
     inet6 = _inet6()
-    group = inet6.in6_getnsma(inet6.inet_pton(inet6.socket.AF_INET6, ip))
-    group_text = inet6.inet_ntop(inet6.socket.AF_INET6, group)
-    return (
+    group = inet6.in6_getnsma(socket.inet_pton(socket.AF_INET6, ip))
+    group_text = socket.inet_ntop(socket.AF_INET6, group)
+    frame: Packet = (
         Ether(dst=inet6.in6_getnsmac(group), src=mac)
         / inet6.IPv6(src="::", dst=group_text, hlim=255)
         / inet6.ICMPv6ND_NS(tgt=ip)
     )
+    return frame
 
 
 def announcement_frames(mac: str, ip: IPAddress) -> list[Packet]:
