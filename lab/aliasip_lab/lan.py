@@ -131,6 +131,9 @@ class Lan:
 
     def _build(self) -> None:
         ip("netns", "add", self.switch_ns)
+        # A switch has no addresses of its own: no IPv6 link-local chatter (DAD, MLD).
+        for key in ("all", "default"):
+            self.sysctl(self.switch_ns, f"net.ipv6.conf.{key}.disable_ipv6", "1")
         ip("-n", self.switch_ns, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
         ip("-n", self.switch_ns, "link", "set", "br0", "up")
         for host in self.hosts:
@@ -141,8 +144,8 @@ class Lan:
         # No DAD on this LAN's stationary addresses: they are unique by construction and a
         # tentative address would not answer for a second.
         for key in ("all", "default"):
-            self.sysctl(host, f"net.ipv6.conf.{key}.accept_dad", "0")
-            self.sysctl(host, f"net.ipv6.conf.{key}.accept_ra", "0")
+            self.sysctl(host.netns, f"net.ipv6.conf.{key}.accept_dad", "0")
+            self.sysctl(host.netns, f"net.ipv6.conf.{key}.accept_ra", "0")
         port = f"p-{host.name}"
         ip(
             "-n", self.switch_ns, "link", "add", port, "type", "veth",
@@ -155,9 +158,10 @@ class Lan:
         ip("-n", host.netns, "addr", "add", str(host.ipv4), "dev", host.ifname)
         ip("-n", host.netns, "addr", "add", str(host.ipv6), "dev", host.ifname, "nodad")
 
-    def sysctl(self, host: Host, key: str, value: str) -> None:
+    @staticmethod
+    def sysctl(netns: str, key: str, value: str) -> None:
         path = "/proc/sys/" + key.replace(".", "/")
-        self.run(host, "sh", "-c", f"echo {value} > {path}")
+        ip("netns", "exec", netns, "sh", "-c", f"echo {value} > {path}")
 
     def run(
         self, host: Host, *argv: str, check: bool = True, timeout: float = 60

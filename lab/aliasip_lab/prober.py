@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 ETH_P_IP = 0x0800
 ETH_P_IPV6 = 0x86DD
@@ -122,7 +123,18 @@ class ProbeReport:
             "gaps": [asdict(g) for g in self.gaps()],
             "segments": self.segments(),
             "split_brain_samples": self.split_brain_samples(),
+            "replies": [[r.seq, r.sent_ms, r.rtt_ms, r.mac] for r in self.replies],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProbeReport:
+        """Rebuild a report from ``to_dict()`` output (the prober runs as a subprocess)."""
+        report = cls(data["target"], data["interval_ms"], data["started_at"], data["sent"])
+        report.replies = [
+            Reply(seq=int(seq), sent_ms=sent, rtt_ms=rtt, mac=mac)
+            for seq, sent, rtt, mac in data["replies"]
+        ]
+        return report
 
 
 class Prober:

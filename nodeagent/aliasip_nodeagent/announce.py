@@ -26,6 +26,7 @@ from typing import Any
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet
 
+from aliasip_nodeagent import errors
 from aliasip_nodeagent.hoststate import IPAddress
 
 BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
@@ -160,9 +161,11 @@ class Announcer:
             sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
             try:
                 sock.bind((interface, ethertype))
-            except OSError:
+            except OSError as exc:
                 sock.close()
-                raise
+                raise errors.KernelError(
+                    f"cannot open a packet socket on {interface}: {exc.strerror}"
+                ) from exc
             self._sockets[key] = sock
         return sock
 
