@@ -91,7 +91,7 @@ def test_ipv6_move_updates_client_neighbour_by_unsolicited_na(lan: Lan) -> None:
         capture = Capture("eth1")
 
     def is_na(frame: Frame) -> bool:
-        return not frame.outgoing and Ether(frame.data).haslayer(ICMPv6ND_NA)
+        return not frame.outgoing and bool(Ether(frame.data).haslayer(ICMPv6ND_NA))
 
     with capture:
         assert agent(lan, node1, "release", alias).code == 0
