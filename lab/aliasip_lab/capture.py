@@ -12,6 +12,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -72,13 +73,16 @@ class Capture:
         with self._lock:
             return list(self._frames)
 
-    def wait_for(self, predicate: object, timeout_s: float) -> list[Frame]:
+    def wait_for(self, predicate: Callable[[Frame], bool], timeout_s: float) -> list[Frame]:
         """Frames so far, polling until one satisfies ``predicate`` or ``timeout_s`` passes."""
-        assert callable(predicate)
+        return self.wait_until(lambda frames: any(predicate(f) for f in frames), timeout_s)
+
+    def wait_until(self, condition: Callable[[list[Frame]], bool], timeout_s: float) -> list[Frame]:
+        """Frames so far, polling until ``condition(frames)`` holds or ``timeout_s`` passes."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             found = self.frames()
-            if any(predicate(f) for f in found):
+            if condition(found):
                 return found
             time.sleep(0.005)
         return self.frames()

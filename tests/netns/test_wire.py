@@ -39,6 +39,14 @@ def _client_resolutions(frames: list[Frame], alias: str) -> list[Ether]:
     return found
 
 
+def _is_arp_reply_for(frame: Frame, alias: str) -> bool:
+    """The last frame of an IPv4 announcement round: the gratuitous reply."""
+    if frame.outgoing or frame.ethertype != 0x0806:
+        return False
+    arp = Ether(frame.data)[ARP]
+    return bool(arp.op == 2 and arp.psrc == alias)
+
+
 def test_ipv4_move_updates_client_neighbour_by_gratuitous_arp(lan: Lan) -> None:
     node1, node2 = lan.nodes
     alias = "198.18.0.50"
@@ -51,7 +59,7 @@ def test_ipv4_move_updates_client_neighbour_by_gratuitous_arp(lan: Lan) -> None:
     with capture:
         assert agent(lan, node1, "release", alias).code == 0
         assert agent(lan, node2, "apply", alias, "--announce-count", "1").code == 0
-        frames = capture.wait_for(lambda f: f.ethertype == 0x0806 and not f.outgoing, 2.0)
+        frames = capture.wait_for(lambda f: _is_arp_reply_for(f, alias), 2.0)
 
     # The client learnt node2's MAC without asking: only the gratuitous ARP told it.
     assert lan.neighbour_mac(lan.client, alias) == "02:a1:00:00:00:0c"
