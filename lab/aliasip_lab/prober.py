@@ -233,12 +233,16 @@ def parse_echo_reply(
     mac = ":".join(f"{b:02x}" for b in frame[6:12])
     ethertype = int.from_bytes(frame[12:14], "big")
     if target.version == 4 and ethertype == ETH_P_IP:
+        if len(frame) < 34:
+            return None
         ihl = (frame[14] & 0x0F) * 4
         if frame[23] != socket.IPPROTO_ICMP or frame[26:30] != target.packed:
             return None
         icmp = frame[14 + ihl :]
         kind = ICMP_ECHO_REPLY
     elif target.version == 6 and ethertype == ETH_P_IPV6:
+        if len(frame) < 54:
+            return None
         if frame[20] != socket.IPPROTO_ICMPV6 or frame[22:38] != target.packed:
             return None
         icmp = frame[54:]

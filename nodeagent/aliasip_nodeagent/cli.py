@@ -94,11 +94,13 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
         finally:
             announcer.close()
         return result.to_dict()
-    with NetlinkHost() as netlink:
-        if args.command == "release":
-            if args.all:
+    if args.command == "release":
+        target = None if args.all else parse_request(args.address).ip
+        with NetlinkHost() as netlink:
+            if target is None:
                 return dataplane.release_all(netlink).to_dict()
-            return dataplane.release_alias(parse_request(args.address).ip, netlink).to_dict()
+            return dataplane.release_alias(target, netlink).to_dict()
+    with NetlinkHost() as netlink:
         held = dataplane.list_aliases(netlink)
         return {"action": "list", "aliases": [h.to_dict() for h in held]}
 

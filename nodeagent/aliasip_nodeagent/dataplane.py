@@ -132,10 +132,11 @@ def apply_alias(
     try:
         announcer.announce(placement.interface, placement.mac, ip)
     except Exception as exc:
+        undone = "; address removed again" if result.changed else ""
         if result.changed:
             netlink.delete(_held(placement))
         raise errors.KernelError(
-            f"announcing {ip} on {placement.interface} failed ({exc}); address removed again"
+            f"announcing {ip} on {placement.interface} failed ({exc}){undone}"
         ) from exc
     result.rounds_sent = 1
     return result

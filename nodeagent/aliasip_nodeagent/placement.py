@@ -45,9 +45,14 @@ def parse_request(text: str, interface: str | None = None) -> AliasRequest:
         ip = ipaddress.ip_address(address)
     except ValueError:
         raise errors.InvalidInput(f"{text!r} is not an IPv4 or IPv6 address") from None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        # "2001:2::2%eth1" compares unequal to "2001:2::2": it would slip past every check.
+        raise errors.InvalidInput(
+            f"{text!r}: a zone (%{ip.scope_id}) is not allowed; use --interface"
+        )
     prefixlen: int | None = None
     if sep:
-        if not prefix.isdigit() or not 0 <= int(prefix) <= ip.max_prefixlen:
+        if not (prefix.isascii() and prefix.isdigit()) or not 0 <= int(prefix) <= ip.max_prefixlen:
             raise errors.InvalidInput(
                 f"{text!r}: prefix must be a number from 0 to {ip.max_prefixlen}"
             )
