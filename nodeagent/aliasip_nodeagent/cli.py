@@ -66,6 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, exc.code, exc.message, exc.exit_code)
     except PermissionError as exc:
         return _fail(args, "PermissionDenied", f"{exc} (needs NET_ADMIN and NET_RAW)", 1)
+    except KeyboardInterrupt:
+        # Most of apply's time is the repeated announcements, after the alias was added.
+        return _fail(
+            args, "Interrupted", "interrupted; `aliasip-agent list` shows what is held", 130
+        )
     print(json.dumps({"ok": True, **output}) if args.json else _human(output))
     return 0
 
