@@ -1,0 +1,1 @@
+"""Benchmarks of aliasip, run on a lab LAN of network namespaces (see bench/README.md)."""
