@@ -1,8 +1,10 @@
 """A LAN of network namespaces: a switch (bridge) namespace, node namespaces, a client.
 
-    switch ns: br0 ── p-node1 ══ eth1 (node1 ns, 198.18.0.11/24, 2001:2::11/64)
-                  ── p-node2 ══ eth1 (node2 ns, 198.18.0.12/24, 2001:2::12/64)
-                  ── p-client ══ eth1 (client ns, 198.18.0.100/24, 2001:2::100/64)
+    switch ns: br0 ── p-node1 ══ eth1 (node1 ns, 198.18.0.11/24, 2001:2::b/64)
+                  ── p-node2 ══ eth1 (node2 ns, 198.18.0.12/24, 2001:2::c/64)
+                  ── p-client ══ eth1 (client ns, 198.18.0.100/24, 2001:2::64/64)
+
+Host number n gets the n-th address of each subnet (so ::b is 11 in hexadecimal).
 
 Everything is built with iproute2 (``ip``), independently of the agent's pyroute2 code,
 so the tests that inspect the kernel do not share code with what they test. Namespace

@@ -162,6 +162,7 @@ class Prober:
         report = ProbeReport(str(self.target), self.interval_s * 1000, time.time())
         start = time.monotonic()
         sent_at: dict[int, float] = {}
+        newest: dict[int, int] = {}  # low 16 bits on the wire -> newest full sequence number
         count = min(int(duration_s / self.interval_s), MAX_PROBES)
         end = start + count * self.interval_s + 0.2  # last probe gets 200 ms to answer
         seq = 0
@@ -170,13 +171,14 @@ class Prober:
             if seq < count and now >= due:
                 self._send(seq)
                 sent_at[seq] = time.monotonic()
+                newest[seq & 0xFFFF] = seq
                 report.sent += 1
                 seq += 1
                 continue
             wait = (due if seq < count else end) - now
             ready, _, _ = select.select([self._wire], [], [], max(wait, 0.0))
             if ready:
-                self._receive(report, sent_at, start)
+                self._receive(report, sent_at, newest, start)
             self._drain_echo_socket()
         return report
 
@@ -193,7 +195,13 @@ class Prober:
         with contextlib.suppress(OSError):
             self._echo.sendto(header + payload, (str(self.target), 0))
 
-    def _receive(self, report: ProbeReport, sent_at: dict[int, float], start: float) -> None:
+    def _receive(
+        self,
+        report: ProbeReport,
+        sent_at: dict[int, float],
+        newest: dict[int, int],
+        start: float,
+    ) -> None:
         for _ in range(1000):
             try:
                 data = self._wire.recv(65535, socket.MSG_DONTWAIT)
@@ -204,7 +212,7 @@ class Prober:
             if parsed is None:
                 continue
             mac, seq16 = parsed
-            seq = _unwrap(seq16, sent_at)
+            seq = newest.get(seq16)
             if seq is None:
                 continue
             report.replies.append(
@@ -253,12 +261,6 @@ def parse_echo_reply(
         return None
     got_ident, seq = struct.unpack("!HH", icmp[4:8])
     return (mac, seq) if got_ident == ident else None
-
-
-def _unwrap(seq16: int, sent_at: dict[int, float]) -> int | None:
-    """The newest sent sequence number whose low 16 bits are ``seq16``."""
-    candidates = [s for s in sent_at if s & 0xFFFF == seq16]
-    return max(candidates) if candidates else None
 
 
 def _checksum(data: bytes) -> int:

@@ -29,7 +29,7 @@ DEFAULT_PROBE_WAIT_S = 0.03
 
 
 class Netlink(Protocol):
-    def snapshot(self) -> HostState: ...
+    def snapshot(self, version: int | None = None, interface: str | None = None) -> HostState: ...
     def add(self, placement: Placement) -> bool: ...
     def delete(self, held: HeldAlias) -> bool: ...
 
@@ -117,7 +117,7 @@ def apply_alias(
     ``probe_wait_s=None`` skips the duplicate-address probe (the caller has other evidence
     that nobody holds the address, or accepts the risk).
     """
-    placement = decide_placement(request, netlink.snapshot())
+    placement = decide_placement(request, netlink.snapshot(request.ip.version, request.interface))
     result = ApplyResult(placement=placement, changed=False)
     ip = placement.address.ip
     if not placement.already_held and probe_wait_s is not None:
@@ -158,7 +158,7 @@ def announce_repeats(
 
 def release_alias(ip: IPAddress, netlink: Netlink) -> ReleaseResult:
     """Delete every address equal to ``ip`` that we marked; foreign ones are refused."""
-    held = select_release(ip, netlink.snapshot())
+    held = select_release(ip, netlink.snapshot(ip.version))
     released = [h for h in held if netlink.delete(h)]
     return ReleaseResult(released=released, requested=str(ip))
 

@@ -70,7 +70,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> World:
         ) -> None:
             made.calls.append("close")
 
-        def snapshot(self) -> HostState:
+        def snapshot(self, version: int | None = None, interface: str | None = None) -> HostState:
             made.calls.append("snapshot")
             return made.state
 

@@ -35,7 +35,7 @@ class FakeNetlink:
     add_changes: bool = True
     delete_changes: bool = True
 
-    def snapshot(self) -> HostState:
+    def snapshot(self, version: int | None = None, interface: str | None = None) -> HostState:
         self.log.append(("snapshot",))
         return self.state
 
