@@ -21,8 +21,13 @@ from aliasip_lab.nsenter import netns
 from tests.netns.support import agent
 
 
-def _ping(lan: Lan, alias: str) -> None:
+def _held_by_node1_and_known_to_client(lan: Lan, alias: str) -> Capture:
+    """node1 holds the alias, the client has resolved it; a capture on the client, unstarted."""
+    assert agent(lan, lan.nodes[0], "apply", alias, "--announce-count", "1").code == 0
     lan.run(lan.client, "ping", "-c", "1", "-W", "2", alias)
+    assert lan.neighbour_mac(lan.client, alias) == "02:a1:00:00:00:0b"
+    with netns(lan.client.netns):
+        return Capture("eth1")
 
 
 def _client_resolutions(frames: list[Frame], alias: str) -> list[Ether]:
@@ -50,12 +55,7 @@ def _is_arp_reply_for(frame: Frame, alias: str) -> bool:
 def test_ipv4_move_updates_client_neighbour_by_gratuitous_arp(lan: Lan) -> None:
     node1, node2 = lan.nodes
     alias = "198.18.0.50"
-    assert agent(lan, node1, "apply", alias, "--announce-count", "1").code == 0
-    _ping(lan, alias)
-    assert lan.neighbour_mac(lan.client, alias) == "02:a1:00:00:00:0b"
-
-    with netns(lan.client.netns):
-        capture = Capture("eth1")
+    capture = _held_by_node1_and_known_to_client(lan, alias)
     with capture:
         assert agent(lan, node1, "release", alias).code == 0
         assert agent(lan, node2, "apply", alias, "--announce-count", "1").code == 0
@@ -91,12 +91,7 @@ def test_ipv4_move_updates_client_neighbour_by_gratuitous_arp(lan: Lan) -> None:
 def test_ipv6_move_updates_client_neighbour_by_unsolicited_na(lan: Lan) -> None:
     node1, node2 = lan.nodes
     alias = "2001:2::50"
-    assert agent(lan, node1, "apply", alias, "--announce-count", "1").code == 0
-    _ping(lan, alias)
-    assert lan.neighbour_mac(lan.client, alias) == "02:a1:00:00:00:0b"
-
-    with netns(lan.client.netns):
-        capture = Capture("eth1")
+    capture = _held_by_node1_and_known_to_client(lan, alias)
 
     def is_na(frame: Frame) -> bool:
         return not frame.outgoing and bool(Ether(frame.data).haslayer(ICMPv6ND_NA))
