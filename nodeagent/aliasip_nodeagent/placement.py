@@ -11,6 +11,11 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+# One implementation of the address rules, shared with the API model; re-exported here
+# (``as`` keeps them public for mypy) because callers and tests import them from placement.
+from aliasip_api.addresses import parse_prefixlen
+from aliasip_api.addresses import reserved_kind as reserved_kind
+from aliasip_api.addresses import subnet_reserved_kind as subnet_reserved_kind
 from aliasip_nodeagent import errors
 from aliasip_nodeagent.hoststate import HeldAlias, HostState, InterfaceState, IPAddress
 
@@ -52,47 +57,17 @@ def parse_request(text: str, interface: str | None = None) -> AliasRequest:
         )
     prefixlen: int | None = None
     if sep:
-        if not (prefix.isascii() and prefix.isdigit()) or not 0 <= int(prefix) <= ip.max_prefixlen:
+        prefixlen = parse_prefixlen(prefix, ip.max_prefixlen)
+        if prefixlen is None:
             raise errors.InvalidInput(
                 f"{text!r}: prefix must be a number from 0 to {ip.max_prefixlen}"
             )
-        prefixlen = int(prefix)
     if interface is not None and not interface:
         raise errors.InvalidInput("--interface must not be empty")
     reserved = reserved_kind(ip)
     if reserved:
         raise errors.ReservedAddress(f"{ip} is a {reserved} address and cannot be an alias")
     return AliasRequest(ip=ip, prefixlen=prefixlen, interface=interface)
-
-
-def reserved_kind(ip: IPAddress) -> str | None:
-    """Which kind of never-an-alias address ``ip`` is (subnet-independent part)."""
-    if ip.is_unspecified:
-        return "unspecified"
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_multicast:
-        return "multicast"
-    if ip.is_link_local:
-        return "link-local"
-    if isinstance(ip, ipaddress.IPv4Address) and ip == ipaddress.IPv4Address("255.255.255.255"):
-        return "broadcast"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return "IPv4-mapped"
-    return None
-
-
-def subnet_reserved_kind(
-    ip: IPAddress, network: ipaddress.IPv4Network | ipaddress.IPv6Network
-) -> str | None:
-    """Network (and IPv4 broadcast) addresses of the subnet the alias would join."""
-    if network.prefixlen >= network.max_prefixlen - 1:
-        return None  # /31, /32, /127, /128 have no network or broadcast address
-    if ip == network.network_address:
-        return "network"
-    if isinstance(network, ipaddress.IPv4Network) and ip == network.broadcast_address:
-        return "broadcast"
-    return None
 
 
 def decide_placement(request: AliasRequest, host: HostState) -> Placement:

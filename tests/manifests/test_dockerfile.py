@@ -1,0 +1,168 @@
+"""The Dockerfile, checked statically (no docker here): one image, the entry points the
+manifests run, a non-root default user that matches the operator's securityContext.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import shlex
+import tomllib
+from dataclasses import dataclass
+
+import pytest
+
+from tests.manifests.kustomize import REPO, Obj
+
+# Entry points the manifests run that pyproject.toml does not declare yet, each with the
+# issue that brings it. Remove a name once it is in [project.scripts] (a test says so).
+PLANNED = {"aliasip-operator": "issue 4 (the kopf operator)"}
+
+IMAGE = "ghcr.io/aliasip/aliasip"
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str
+    argument: str
+
+
+def parse_dockerfile(text: str) -> list[Instruction]:
+    """Instructions in order: comments dropped, ``\\`` continuations joined."""
+    instructions: list[Instruction] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, argument = (pending + line).partition(" ")
+        instructions.append(Instruction(keyword.upper(), argument.strip()))
+        pending = ""
+    assert not pending, "the Dockerfile ends inside a continued line"
+    return instructions
+
+
+def dockerfile() -> list[Instruction]:
+    return parse_dockerfile((REPO / "Dockerfile").read_text())
+
+
+def final_stage() -> list[Instruction]:
+    instructions = dockerfile()
+    starts = [i for i, ins in enumerate(instructions) if ins.keyword == "FROM"]
+    return instructions[starts[-1] :]
+
+
+def pyproject() -> dict[str, object]:
+    with (REPO / "pyproject.toml").open("rb") as f:
+        return tomllib.load(f)
+
+
+def scripts() -> set[str]:
+    project = pyproject()["project"]
+    assert isinstance(project, dict)
+    return set(project["scripts"])
+
+
+def containers(base: list[Obj]) -> list[Obj]:
+    found: list[Obj] = []
+    for obj in base:
+        if obj["kind"] in ("Deployment", "DaemonSet"):
+            found += obj["spec"]["template"]["spec"]["containers"]
+    return found
+
+
+def test_every_stage_is_python_3_11_slim() -> None:
+    bases = [ins.argument.split()[0] for ins in dockerfile() if ins.keyword == "FROM"]
+    assert bases and all(b == "python:3.11-slim" for b in bases), bases
+
+
+def test_the_project_is_pip_installed() -> None:
+    runs = [ins.argument for ins in dockerfile() if ins.keyword == "RUN"]
+    installs = [shlex.split(run) for run in runs if "pip install" in run]
+    assert len(installs) == 1, installs
+    assert "." in installs[0]
+
+
+def test_the_default_user_is_not_root_and_is_the_operators() -> None:
+    users = [ins.argument for ins in final_stage() if ins.keyword == "USER"]
+    assert len(users) == 1
+    uid, _, gid = users[0].partition(":")
+    assert uid.isdigit() and int(uid) != 0, "numeric, so that runAsNonRoot can verify it"
+    operator = (REPO / "manifests" / "operator.yaml").read_text()
+    assert f"runAsUser: {uid} " in operator
+    assert f"runAsGroup: {gid}" in operator
+
+
+def test_the_default_command_is_the_operator() -> None:
+    cmds = [json.loads(ins.argument) for ins in final_stage() if ins.keyword == "CMD"]
+    assert cmds == [["aliasip-operator"]]
+
+
+def test_planned_entry_points_are_not_yet_declared() -> None:
+    """Once issue 4 declares aliasip-operator, drop it from PLANNED (and this stays true)."""
+    assert not (PLANNED.keys() & scripts()), "declared now: remove from PLANNED"
+
+
+def test_the_manifests_run_only_entry_points_of_this_image(base: list[Obj]) -> None:
+    commands = {c["command"][0] for c in containers(base)}
+    assert commands == {"aliasip-operator", "aliasip-agent"}
+    assert commands <= scripts() | PLANNED.keys()
+
+
+@pytest.mark.parametrize("name", sorted(scripts() | PLANNED.keys()))
+def test_the_dockerfile_documents_each_entry_point(name: str) -> None:
+    assert f"#   {name} " in (REPO / "Dockerfile").read_text()
+
+
+def test_the_manifests_run_this_projects_version_of_the_image(base: list[Obj]) -> None:
+    project = pyproject()["project"]
+    assert isinstance(project, dict)
+    images = {c["image"] for c in containers(base)}
+    assert images == {f"{IMAGE}:{project['version']}"}
+
+
+@pytest.mark.parametrize("ignored", [".git", ".venv", "tests", "bench"])
+def test_the_build_context_leaves_out(ignored: str) -> None:
+    assert ignored in (REPO / ".dockerignore").read_text().splitlines()
+
+
+def _package_data_files() -> list[tuple[str, str]]:
+    """(package, file) for every non-Python file inside a package of the distribution."""
+    tool = pyproject()["tool"]
+    assert isinstance(tool, dict)
+    found: list[tuple[str, str]] = []
+    for where in tool["setuptools"]["packages"]["find"]["where"]:
+        root = REPO / where
+        for init in sorted(root.rglob("__init__.py")):
+            package_dir = init.parent
+            package = ".".join(package_dir.relative_to(root).parts)
+            for path in sorted(package_dir.iterdir()):
+                if path.is_file() and path.suffix != ".py" and not path.name.startswith("."):
+                    found.append((package, path.name))
+    return found
+
+
+def _declared(package: str, name: str) -> bool:
+    tool = pyproject()["tool"]
+    assert isinstance(tool, dict)
+    declared: dict[str, list[str]] = tool["setuptools"].get("package-data", {})
+    patterns = declared.get(package, []) + declared.get("*", [])
+    return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
+
+
+@pytest.mark.parametrize(
+    ("package", "name"),
+    _package_data_files(),
+    ids=[f"{package}/{name}" for package, name in _package_data_files()],
+)
+def test_pip_install_ships_every_data_file(package: str, name: str) -> None:
+    """The image is `pip install .`, not an editable install: a data file the code opens
+    (e.g. aliasip_api's packaged CRD) is in the wheel only if pyproject.toml declares it
+    in [tool.setuptools.package-data]; otherwise the installed package cannot find it."""
+    assert _declared(package, name), (
+        f"{package}/{name} is not in [tool.setuptools.package-data] of pyproject.toml, "
+        f'so `pip install .` leaves it out: add {package} = ["{name}", ...]'
+    )
