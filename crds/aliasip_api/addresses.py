@@ -83,3 +83,8 @@ def subnet_reserved_kind(ip: IPAddress, network: IPNetwork) -> str | None:
     if isinstance(network, ipaddress.IPv4Network) and ip == network.broadcast_address:
         return "broadcast"
     return None
+
+
+def with_article(kind: str) -> str:
+    """ "an unspecified", "a loopback": for messages that name a reserved kind."""
+    return f"an {kind}" if kind[0] in "aeiouAEIOU" else f"a {kind}"

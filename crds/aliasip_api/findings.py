@@ -17,7 +17,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from aliasip_api import kubetime
-from aliasip_api.addresses import IPAddress, reserved_kind, subnet_reserved_kind
+from aliasip_api.addresses import (
+    IPAddress,
+    reserved_kind,
+    subnet_reserved_kind,
+    with_article,
+)
 from aliasip_api.errors import (
     ADDRESS_CONFLICT,
     DUPLICATE_ADDRESS,
@@ -53,7 +58,9 @@ def address_findings(spec: AliasIPSpec) -> tuple[Finding, ...]:
         if kind:
             found.append(
                 Finding(
-                    path, f"{ip} is {_a(kind)} address and cannot be an alias", RESERVED_ADDRESS
+                    path,
+                    f"{ip} is {with_article(kind)} address and cannot be an alias",
+                    RESERVED_ADDRESS,
                 )
             )
             continue
@@ -106,10 +113,6 @@ def conflict_findings(aliasips: Iterable[AliasIP]) -> dict[str, tuple[Finding, .
                 )
         found[aliasip.name] = tuple(mine)
     return found
-
-
-def _a(kind: str) -> str:
-    return f"an {kind}" if kind[0] in "aeiouAEIOU" else f"a {kind}"
 
 
 def _conflict(ip: IPAddress, holder: AliasIP, younger: AliasIP) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 # One implementation of the address rules, shared with the API model; re-exported here
 # (``as`` keeps them public for mypy) because callers and tests import them from placement.
-from aliasip_api.addresses import parse_prefixlen
+from aliasip_api.addresses import parse_prefixlen, with_article
 from aliasip_api.addresses import reserved_kind as reserved_kind
 from aliasip_api.addresses import subnet_reserved_kind as subnet_reserved_kind
 from aliasip_nodeagent import errors
@@ -66,7 +66,9 @@ def parse_request(text: str, interface: str | None = None) -> AliasRequest:
         raise errors.InvalidInput("--interface must not be empty")
     reserved = reserved_kind(ip)
     if reserved:
-        raise errors.ReservedAddress(f"{ip} is a {reserved} address and cannot be an alias")
+        raise errors.ReservedAddress(
+            f"{ip} is {with_article(reserved)} address and cannot be an alias"
+        )
     return AliasRequest(ip=ip, prefixlen=prefixlen, interface=interface)
 
 

@@ -84,8 +84,8 @@ CASES = {
         ("169.254.10.10",), "ReservedAddress", 2, "169.254.10.10 is a link-local address"
     ),
     "link-local-v6": Case(("fe80::50",), "ReservedAddress", 2, "fe80::50 is a link-local address"),
-    "unspecified": Case(("0.0.0.0",), "ReservedAddress", 2, "0.0.0.0 is a unspecified address"),
-    "unspecified-v6": Case(("::",), "ReservedAddress", 2, ":: is a unspecified address"),
+    "unspecified": Case(("0.0.0.0",), "ReservedAddress", 2, "0.0.0.0 is an unspecified address"),
+    "unspecified-v6": Case(("::",), "ReservedAddress", 2, ":: is an unspecified address"),
     "prefix-mismatch": Case(
         ("198.18.0.50/25",), "PrefixMismatch", 2,
         "198.18.0.50/25 does not match the stationary subnet 198.18.0.0/24 on eth1",

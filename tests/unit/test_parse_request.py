@@ -147,7 +147,8 @@ def test_parse_request_reserved(text: str, kind: str) -> None:
         parse_request(text)
     assert caught.value.code == "ReservedAddress"
     assert caught.value.exit_code == 2
-    assert f"is a {kind} address and cannot be an alias" in caught.value.message
+    article = "an" if kind[0] in "aeiouI" else "a"
+    assert f"is {article} {kind} address and cannot be an alias" in caught.value.message
 
 
 @pytest.mark.parametrize(
