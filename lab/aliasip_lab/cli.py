@@ -2,6 +2,8 @@
 
 aliasip-lab demo                      move an alias between two namespace nodes, show it
 aliasip-lab probe ADDRESS [options]   the bounded 10 ms prober (run it in a client netns)
+aliasip-lab apiserver --listen ADDR:PORT [--kubeconfig PATH]
+                                      the embedded Kubernetes API server (until SIGTERM)
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from aliasip_lab import prober
 
         return prober.main(rest)
+    if command == "apiserver":
+        from aliasip_lab.apiserver import runner
+
+        return runner.main(rest)
     print(f"aliasip-lab: unknown command {command!r} (try --help)", file=sys.stderr)
     return 2
 

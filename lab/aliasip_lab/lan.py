@@ -226,6 +226,28 @@ def _strip_lifetimes(line: str) -> str:
 
 
 @contextlib.contextmanager
+def private_namespace(suffix: str, loopback_address: str | None = None) -> Iterator[str]:
+    """One empty namespace of this process, loopback up, removed on exit (also on failure).
+
+    For a service that needs no LAN, e.g. the embedded API server and its clients: its
+    traffic never leaves the namespace. ``loopback_address`` (e.g. 198.19.0.1) is added to
+    ``lo`` as a /32 (/128) so the service can listen on a benchmarking-range address.
+    """
+    sweep_stale()
+    name = f"{PREFIX}{os.getpid()}x{next(_counter)}-{suffix}"
+    ip("netns", "add", name)
+    try:
+        ip("-n", name, "link", "set", "lo", "up")
+        if loopback_address is not None:
+            address = ipaddress.ip_address(loopback_address)
+            ip("-n", name, "addr", "add", f"{address}/{address.max_prefixlen}", "dev", "lo")
+        yield name
+    finally:
+        _kill_processes_in(name)
+        ip("netns", "del", name, check=False)
+
+
+@contextlib.contextmanager
 def lan(nodes: int = 2) -> Iterator[Lan]:
     made = Lan.create(nodes)
     try:

