@@ -228,17 +228,9 @@ class Api:
     ) -> Outcome:
         obj = self._decode(rt, body)
         metadata = obj["metadata"]
+        _bind_namespace(rt, metadata, namespace)
         if rt.namespaced:
-            body_ns = metadata.get("namespace") or ""
-            if body_ns and body_ns != namespace:
-                raise errors.bad_request(
-                    "the namespace of the provided object does not match the namespace sent "
-                    "on the request"
-                )
-            metadata["namespace"] = namespace
             self._require_namespace(rt, namespace, str(metadata.get("name", "")))
-        else:
-            metadata.pop("namespace", None)
         if metadata.get("resourceVersion"):
             raise errors.internal("resourceVersion should not be set on objects to be created")
         if not metadata.get("name") and metadata.get("generateName"):
@@ -369,16 +361,7 @@ class Api:
             raise errors.bad_request(
                 f"the name of the object ({body_name}) does not match the name on the URL ({name})"
             )
-        if rt.namespaced:
-            body_ns = metadata.get("namespace") or ""
-            if body_ns and body_ns != namespace:
-                raise errors.bad_request(
-                    "the namespace of the provided object does not match the namespace sent "
-                    "on the request"
-                )
-            metadata["namespace"] = namespace
-        else:
-            metadata.pop("namespace", None)
+        _bind_namespace(rt, metadata, namespace)
 
     def _write(
         self,
@@ -873,3 +856,16 @@ def validate_crd(crd: Json) -> list[Cause]:
 
 def sort_versions(versions: list[str]) -> list[str]:
     return sorted(versions, key=version_priority)
+
+
+def _bind_namespace(rt: ResourceType, metadata: Json, namespace: str) -> None:
+    """The URL decides the namespace; a different one in the body is a 400 (as upstream)."""
+    if not rt.namespaced:
+        metadata.pop("namespace", None)
+        return
+    body_ns = metadata.get("namespace") or ""
+    if body_ns and body_ns != namespace:
+        raise errors.bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
+    metadata["namespace"] = namespace
