@@ -10,7 +10,6 @@ humans can tell how long something has been true. Times are whole seconds, as
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,6 +91,6 @@ def set_condition(
     new = Condition(condition_type, status, reason, message, when, observed_generation)
     if old is None:
         return (*conditions, new)
-    if dataclasses.astuple(old) == dataclasses.astuple(new):
+    if old == new:
         return tuple(conditions)
     return tuple(new if c.type == condition_type else c for c in conditions)

@@ -46,13 +46,23 @@ class NodeState(StrEnum):
 
 @dataclass(frozen=True)
 class NodeView:
-    """One node's own view, written by that node's agent."""
+    """One node's own view, written by that node's agent.
+
+    ``holder_heard`` and ``observed_at`` are a standby's probe on the wire (design.md,
+    "Unplanned failover"): whether some node answered for the addresses when this node
+    last probed, and when. They tell the operator an agent that died on a node that still
+    answers (not a failover: Degraded) from a node that is gone (fail over). ``observed_at``
+    is separate from ``updated_at`` because it says when the wire was looked at, and the
+    operator only trusts a probe made after the holder's Lease expired.
+    """
 
     state: NodeState
     message: str | None = None
     epoch: int | None = None
     interface: str | None = None
     updated_at: datetime | None = None
+    holder_heard: bool | None = None
+    observed_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"state": str(self.state)}
@@ -64,6 +74,10 @@ class NodeView:
             body["interface"] = self.interface
         if self.updated_at is not None:
             body["updatedAt"] = kubetime.format_micro_time(self.updated_at)
+        if self.holder_heard is not None:
+            body["holderHeard"] = self.holder_heard
+        if self.observed_at is not None:
+            body["observedAt"] = kubetime.format_micro_time(self.observed_at)
         return body
 
     @classmethod
@@ -75,6 +89,8 @@ class NodeView:
             epoch=body.get("epoch"),
             interface=body.get("interface"),
             updated_at=_time(body.get("updatedAt")),
+            holder_heard=body.get("holderHeard"),
+            observed_at=_time(body.get("observedAt")),
         )
 
 

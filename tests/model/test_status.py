@@ -203,3 +203,33 @@ def test_invalid_status_names_the_field(body: dict[str, Any], path: str, message
 )
 def test_the_epoch_never_decreases(old: int, new: int, expected: tuple[Finding, ...]) -> None:
     assert update_findings(AliasIPStatus(epoch=old), AliasIPStatus(epoch=new)) == expected
+
+
+def test_a_standbys_wire_observation_round_trips_and_satisfies_the_crd() -> None:
+    body = {
+        "nodes": {
+            "node-b": {
+                "state": "standby",
+                "epoch": 7,
+                "holderHeard": False,
+                "observedAt": "2025-01-01T00:00:01.250000Z",
+            }
+        }
+    }
+    status = AliasIPStatus.from_dict(body)
+    assert status.nodes["node-b"] == NodeView(
+        NodeState.STANDBY, epoch=7, holder_heard=False, observed_at=WHEN
+    )
+    assert status.to_dict() == {"activeNode": None, "epoch": 0, **body}
+
+
+def test_holder_heard_must_be_a_boolean() -> None:
+    with pytest.raises(InvalidAliasIP) as caught:
+        AliasIPStatus.from_dict({"nodes": {"node-b": {"state": "standby", "holderHeard": "yes"}}})
+    assert caught.value.findings == (
+        Finding(
+            "status.nodes[node-b].holderHeard",
+            "must be of type boolean (got string)",
+            INVALID_STATUS,
+        ),
+    )

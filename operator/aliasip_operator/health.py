@@ -1,0 +1,272 @@
+"""Judging nodes from observations: who may take the aliases, who must give them up, and
+whether a node that lost its agent is provably silent. Pure; ``decide`` builds on it.
+
+The judgements, and why:
+
+- *eligible* (may become the holder): a Node object that is Ready, not cordoned, whose
+  agent holds a valid Lease and does not report an error. All four, because each one
+  alone leaves a way to hand the aliases to a node that cannot serve them: an expired
+  Lease means nobody would add them, NotReady means kubelet (and likely the node) is in
+  trouble, a cordon means the admin is emptying the node, an error is the agent's own
+  word that it cannot (e.g. its link is down).
+- *trouble* (the holder should hand over, but can do so in order): the agent's Lease is
+  valid, yet the holder reports an error at the current epoch, is no longer a candidate,
+  is not Ready, or is cordoned.
+- *silence* of a node whose agent lost its Lease: the design's evidence for an unplanned
+  failover. A standby that still hears the addresses answered (after the Lease expired)
+  wins over everything: moving then would make two nodes answer (MetalLB #740). Else the
+  node is silent if kubelet is gone too (Node not Ready, or no Node) or a standby's probe
+  made after the Lease expired heard nobody. Else it is unknown: most likely only the
+  agent died, and the node still serves (not a failover; the restarted agent adopts).
+- *clear* (provably not holding at the current epoch): the node reported ``released``,
+  ``standby`` or ``error`` at an epoch at least the current one, or its agent is gone and
+  the node is silent. Only then may another node be assigned.
+
+The agents' side of this, which the decision relies on: ``state`` first says whether the
+node holds the addresses. ``error`` means it holds none and cannot serve them now (link
+down, no interface, or its probe heard another node answer: then ``holderHeard`` is
+true); an agent that deletes on link loss keeps that true. A node whose delete failed
+still holds, so it keeps reporting ``holding`` (with the failure in ``message``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from aliasip_api import kubetime
+from aliasip_api.conditions import ConditionStatus
+from aliasip_api.status import AliasIPStatus, NodeState, NodeView
+from aliasip_operator.observations import Observations
+
+# Trouble reasons (also lastTransition reasons: why the aliases moved).
+HOLDER_ERROR = "HolderError"
+NOT_A_CANDIDATE = "NotACandidate"
+NODE_NOT_READY = "NodeNotReady"
+NODE_CORDONED = "NodeCordoned"
+
+
+class Silence(Enum):
+    """What the evidence says about a node whose agent lost its Lease."""
+
+    HEARD = "heard"  # someone still answers for the addresses: do not move
+    SILENT = "silent"  # the node is gone: safe to assign elsewhere
+    UNKNOWN = "unknown"  # no evidence either way: wait
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A ``Silence`` judgement and its reason, phrased to follow "because"."""
+
+    silence: Silence
+    why: str
+
+
+@dataclass(frozen=True)
+class Trouble:
+    """Why a holder with a live agent should hand over (``reason``) and in words (``why``,
+    phrased to follow the node's name)."""
+
+    reason: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Health:
+    """Judgements about nodes for one AliasIP at one instant.
+
+    ``candidates`` are in preference order (``AliasIPSpec.candidates``); ``status`` is the
+    current status, whose ``nodes`` are the agents' reports and whose ``epoch`` is the
+    one reports must have reached.
+    """
+
+    candidates: tuple[str, ...]
+    observed: Observations
+    status: AliasIPStatus
+    now: datetime
+
+    def view(self, node: str) -> NodeView | None:
+        """The agent's report for this AliasIP, if it wrote one."""
+        return self.status.nodes.get(node)
+
+    def lease_valid(self, node: str) -> bool:
+        """Whether ``node``'s agent is alive and reaching the API now."""
+        lease = self.observed.leases.get(node)
+        return lease is not None and lease.valid_for(node, self.now)
+
+    def lease_expiry(self, node: str) -> datetime | None:
+        """When ``node``'s agent Lease expires (or expired); None if it never could."""
+        lease = self.observed.leases.get(node)
+        return lease.expires_at if lease is not None else None
+
+    def rank(self, node: str) -> int:
+        """Preference rank (0 is the primary); non-candidates rank after every candidate."""
+        try:
+            return self.candidates.index(node)
+        except ValueError:
+            return len(self.candidates)
+
+    def unfit(self, node: str) -> str | None:
+        """Why ``node`` may not become the holder (phrased to follow its name), or None."""
+        info = self.observed.nodes.get(node)
+        if info is None:
+            return "has no Node object"
+        lease = self.observed.leases.get(node)
+        if lease is None:
+            return "has no agent Lease"
+        if lease.holder != node:
+            return f"has an agent Lease held by {lease.holder or 'nobody'}"
+        if lease.expired(self.now):
+            expires = lease.expires_at
+            if expires is None:
+                return "has an agent Lease that was never renewed"
+            return f"has an agent Lease that expired at {kubetime.format_time(expires)}"
+        if info.ready is not ConditionStatus.TRUE:
+            return f"is not Ready (Ready={info.ready})"
+        if info.unschedulable:
+            return "is cordoned"
+        view = self.view(node)
+        if view is not None and view.state is NodeState.ERROR:
+            return "reports an error" + (f": {view.message}" if view.message else "")
+        return None
+
+    def eligible(self, node: str) -> bool:
+        return node in self.candidates and self.unfit(node) is None
+
+    def best(self, exclude: Collection[str] = ()) -> str | None:
+        """The most preferred eligible candidate not in ``exclude``, or None."""
+        return next(
+            (n for n in self.candidates if n not in exclude and self.unfit(n) is None), None
+        )
+
+    def why_none(self, exclude: Collection[str] = ()) -> str:
+        """Why no candidate outside ``exclude`` is eligible, one clause per candidate."""
+        others = [n for n in self.candidates if n not in exclude]
+        if not others:
+            return "there is no other candidate" if exclude else "no node is a candidate"
+        return "; ".join(f"{n} {self.unfit(n) or 'is eligible'}" for n in others)
+
+    def holds(self, node: str) -> bool:
+        """Whether ``node`` reports holding the addresses at the current epoch."""
+        view = self.view(node)
+        return (
+            view is not None
+            and view.state is NodeState.HOLDING
+            and view.epoch is not None
+            and view.epoch >= self.status.epoch
+        )
+
+    def trouble(self, holder: str) -> Trouble | None:
+        """Why ``holder`` (whose agent Lease is valid) should hand over, or None.
+
+        An error counts when it is about the current assignment: reported at the current
+        epoch or later, or without an epoch (a report that names no epoch cannot be
+        proven stale).
+        """
+        view = self.view(holder)
+        if (
+            view is not None
+            and view.state is NodeState.ERROR
+            and (view.epoch is None or view.epoch >= self.status.epoch)
+        ):
+            detail = f": {view.message}" if view.message else ""
+            return Trouble(HOLDER_ERROR, f"reports an error{detail}")
+        if holder not in self.candidates:
+            return Trouble(NOT_A_CANDIDATE, "is no longer a candidate")
+        info = self.observed.nodes.get(holder)
+        if info is None:
+            return Trouble(NODE_NOT_READY, "has no Node object")
+        if info.ready is not ConditionStatus.TRUE:
+            return Trouble(NODE_NOT_READY, f"is not Ready (Ready={info.ready})")
+        if info.unschedulable:
+            return Trouble(NODE_CORDONED, "is cordoned")
+        return None
+
+    def silence(self, node: str) -> Verdict:
+        """Whether ``node`` (whose agent lost its Lease) is provably silent on the wire.
+
+        Only probes made at or after the Lease's expiry count (earlier ones describe the
+        node before it was lost; without a Lease at all, before the last move started),
+        and only from nodes whose own agent is alive (a dead agent's last word is stale).
+        Any standby still hearing an answer wins.
+        """
+        expiry = self.lease_expiry(node)
+        if expiry is None and self.status.last_transition is not None:
+            expiry = self.status.last_transition.started_at
+        heard: list[str] = []
+        silent: list[str] = []
+        for name, view in sorted(self.status.nodes.items()):
+            if name == node or view.holder_heard is None or view.observed_at is None:
+                continue
+            if not self.lease_valid(name) or (expiry is not None and view.observed_at < expiry):
+                continue
+            (heard if view.holder_heard else silent).append(name)
+        if heard:
+            verb = _verb(heard, "hears", "hear")
+            return Verdict(Silence.HEARD, f"{_names(heard)} still {verb} the addresses answered")
+        info = self.observed.nodes.get(node)
+        if info is None:
+            return Verdict(Silence.SILENT, f"{node} has no Node object")
+        if info.ready is not ConditionStatus.TRUE:
+            return Verdict(Silence.SILENT, f"Node {node} is not Ready (Ready={info.ready})")
+        if silent:
+            verb = _verb(silent, "hears", "hear")
+            return Verdict(Silence.SILENT, f"{_names(silent)} {verb} nobody answering")
+        return Verdict(
+            Silence.UNKNOWN,
+            f"Node {node} is Ready and no standby has probed the wire since the Lease expired",
+        )
+
+    def released(self, node: str) -> bool:
+        """Whether ``node`` reported holding nothing at the current epoch or later."""
+        view = self.view(node)
+        return (
+            view is not None
+            and view.state is not NodeState.HOLDING
+            and view.epoch is not None
+            and view.epoch >= self.status.epoch
+        )
+
+    def clear(self, node: str) -> bool:
+        """Whether ``node`` provably does not hold the addresses: released, or gone."""
+        if self.released(node):
+            return True
+        return not self.lease_valid(node) and self.silence(node).silence is Silence.SILENT
+
+    def laggards(self, target: str) -> tuple[str, ...]:
+        """Nodes other than ``target`` whose live agent still reports holding.
+
+        Their agents will release once they see the newest epoch; assigning before that
+        would allow two holders. Nodes whose agent is gone were judged when they lost
+        the holder role, so only live agents count here.
+        """
+        return tuple(
+            sorted(
+                name
+                for name, view in self.status.nodes.items()
+                if name != target and view.state is NodeState.HOLDING and self.lease_valid(name)
+            )
+        )
+
+    def recheck_at(self, involved: Collection[str]) -> datetime | None:
+        """The earliest Lease expiry after now among the candidates, the nodes that
+        reported, and ``involved``: the decision may change then without any event."""
+        names = {*self.candidates, *self.status.nodes, *involved}
+        times = [
+            expires
+            for name in names
+            if (lease := self.observed.leases.get(name)) is not None
+            and (expires := lease.expires_at) is not None
+            and expires > self.now
+        ]
+        return min(times, default=None)
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names)
+
+
+def _verb(subjects: list[str], singular: str, plural: str) -> str:
+    return singular if len(subjects) == 1 else plural

@@ -1,0 +1,161 @@
+"""The safety properties, checked independently of how ``decide`` is written.
+
+``check_decision`` judges one decision from the previous status and the observations
+(re-deriving eligibility and release from the raw data, not from ``health``);
+``check_wire`` judges the simulated truth. Both raise AssertionError with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from aliasip_api.conditions import ConditionStatus
+from aliasip_api.spec import AliasIP
+from aliasip_api.status import AliasIPStatus, NodeState, Phase
+from aliasip_operator.decide import decide
+from aliasip_operator.decision import Decision
+from aliasip_operator.observations import Observations
+from tests.operator.world import World
+
+REQUEST_REASONS = {"SwitchoverComplete", "SwitchoverRefused", "SwitchoverFailed", "AlreadyActive"}
+
+
+def lease_valid(observed: Observations, node: str, now: datetime) -> bool:
+    lease = observed.leases.get(node)
+    if lease is None or lease.holder != node or lease.renew_time is None:
+        return False
+    expires = lease.expires_at
+    return expires is not None and now < expires
+
+
+def eligible(
+    aliasip: AliasIP, observed: Observations, prev: AliasIPStatus, node: str, now: datetime
+) -> bool:
+    info = observed.nodes.get(node)
+    view = prev.nodes.get(node)
+    return (
+        node in aliasip.spec.candidates(observed.nodes.values())
+        and info is not None
+        and info.ready is ConditionStatus.TRUE
+        and not info.unschedulable
+        and lease_valid(observed, node, now)
+        and (view is None or view.state is not NodeState.ERROR)
+    )
+
+
+def might_hold(prev: AliasIPStatus) -> set[str]:
+    """Nodes that may hold the addresses according to the previous status."""
+    nodes = {n for n, v in prev.nodes.items() if v.state is NodeState.HOLDING}
+    if prev.active_node is not None:
+        nodes.add(prev.active_node)
+    last = prev.last_transition
+    releasing = prev.active_node is None and last is not None and last.finished_at is None
+    if releasing and last is not None and last.from_node is not None:
+        nodes.add(last.from_node)
+    return nodes
+
+
+def let_go(observed: Observations, prev: AliasIPStatus, node: str, now: datetime) -> bool:
+    """Released at the previous epoch or later, or its agent Lease has expired."""
+    view = prev.nodes.get(node)
+    released = (
+        view is not None
+        and view.state is not NodeState.HOLDING
+        and view.epoch is not None
+        and view.epoch >= prev.epoch
+    )
+    return released or not lease_valid(observed, node, now)
+
+
+def check_decision(
+    aliasip: AliasIP,
+    observed: Observations,
+    prev: AliasIPStatus,
+    now: datetime,
+    decision: Decision,
+    annotation: str | None,
+) -> None:
+    new = decision.status
+    moved = new.active_node != prev.active_node
+    # Epoch: one more at every change of activeNode, never otherwise, never less.
+    assert new.epoch == prev.epoch + (1 if moved else 0), "epoch must follow activeNode"
+    assert not new.nodes, "the operator never writes the agents' part"
+    if moved and new.active_node is not None:
+        target = new.active_node
+        # Only an eligible node is chosen: Lease valid, Ready, not cordoned, no error.
+        assert eligible(aliasip, observed, prev, target, now), f"{target} is not eligible"
+        # Never two holders: every node that might hold has let go (or is gone).
+        for node in might_hold(prev) - {target}:
+            assert let_go(observed, prev, node, now), f"{target} assigned while {node} holds"
+    holder = prev.active_node
+    if (
+        holder is not None
+        and new.phase not in (Phase.INVALID, Phase.CONFLICT)
+        and lease_valid(observed, holder, now)
+        and (info := observed.nodes.get(holder)) is not None
+        and info.unschedulable
+        and (prev.nodes.get(holder) is None or prev.nodes[holder].state is not NodeState.ERROR)
+        and any(
+            eligible(aliasip, observed, prev, n, now)
+            for n in aliasip.spec.candidates(observed.nodes.values())
+            if n != holder
+        )
+    ):
+        assert new.active_node is None, f"cordoned holder {holder} must be released"
+    # The annotation: consumed exactly with a request Event, and only if present.
+    reasons = [e.reason for e in decision.events]
+    served = [r for r in reasons if r in REQUEST_REASONS]
+    assert len(served) <= 1
+    assert decision.remove_switchover == bool(served)
+    if decision.remove_switchover:
+        assert annotation is not None, "only a present annotation is removed"
+    if served == ["SwitchoverComplete"]:
+        assert new.phase is Phase.ACTIVE and new.active_node == prev.active_node
+        assert annotation in ("", new.active_node)
+    if served == ["SwitchoverRefused"] and moved and annotation:
+        assert new.active_node != annotation, "a refused request moved the addresses"
+    last = prev.last_transition
+    if (
+        annotation is not None
+        and new.phase is Phase.ACTIVE
+        and last is not None
+        and last.finished_at is None
+        and last.reason == "Switchover"
+        and annotation in ("", new.active_node)
+    ):
+        assert served == ["SwitchoverComplete"], "a completed switchover consumes its request"
+    if not decision.changed(prev) and not decision.remove_switchover:
+        assert decision.events == (), "an unchanged decision emits nothing"
+    if decision.recheck_at is not None:
+        assert decision.recheck_at > now
+
+
+def check_converges(world: World, rounds: int = 4) -> None:
+    """The decision reaches a fixed point on its own output: level-triggered and stable."""
+    status = world.status
+    observed = world.observations()
+    for _ in range(rounds):
+        decision = decide(world.aliasip, observed, status, world.now)
+        if not decision.changed(status):
+            assert decision.events == () or decision.remove_switchover
+            return
+        status = dataclasses.replace(decision.status, nodes=status.nodes)
+    raise AssertionError("the decision does not converge on its own output")
+
+
+def check_wire(world: World) -> None:
+    """At most one node with a working agent answers for the addresses.
+
+    The one overlap the design accepts: an orphan, i.e. a node whose agent is dead, cut
+    off from the API, past its Lease or not yet reconciled since, still answering (nobody
+    can fence it; its agent removes the addresses as soon as it reconciles). A working
+    agent never adds them while another node answers, thanks to the release-then-assign
+    protocol and its own probe.
+    """
+    working = {
+        n
+        for n in world.answering()
+        if (host := world.hosts[n]).agent and host.api and host.synced and world.lease_valid(n)
+    }
+    assert len(working) <= 1, f"two nodes answer: {sorted(world.answering())}"

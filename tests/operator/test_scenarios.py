@@ -1,0 +1,573 @@
+"""Scenario tables: each row is a story told step by step; after every step the operator
+decides once and the table says where the addresses must be allowed (activeNode), the
+phase, the epoch, the Events and what is left of the switchover annotation.
+
+The agents and the wire are simulated (tests/operator/world.py); agents only act when a
+step says so, so every intermediate decision is visible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from aliasip_api.errors import ADDRESS_CONFLICT, Finding
+from aliasip_api.status import NodeState, NodeView, Phase
+from aliasip_operator.decision import EventType
+from tests.operator.world import World, make_aliasip
+
+Action = Callable[[World], None]
+KEEP = "<unchanged>"
+
+
+@dataclass(frozen=True)
+class Step:
+    """Run ``actions``, let the operator decide once, then check the outcome."""
+
+    actions: tuple[Action, ...]
+    active: str | None
+    phase: Phase
+    epoch: int
+    events: tuple[str, ...] | None = None  # reasons, in order; None: not checked
+    annotation: str | None = KEEP  # KEEP: not checked
+
+
+def step(
+    *actions: Action,
+    expect: tuple[str | None, Phase, int],
+    events: tuple[str, ...] | None = None,
+    annotation: str | None = KEEP,
+) -> Step:
+    active, phase, epoch = expect
+    return Step(actions, active, phase, epoch, events, annotation)
+
+
+# -- actions ----------------------------------------------------------------------------
+
+
+def act(*names: str) -> Action:
+    """The named agents reconcile once (renew, make the kernel agree, report)."""
+
+    def run(world: World) -> None:
+        for name in names:
+            world.act(name)
+
+    return run
+
+
+def renew_only(*names: str) -> Action:
+    """The named agents renew their Lease without reporting (a probe not yet made)."""
+
+    def run(world: World) -> None:
+        for name in names:
+            world.hosts[name].renewed = world.t
+
+    return run
+
+
+def tick(seconds: float) -> Action:
+    return lambda world: world.tick(seconds)
+
+
+def host(name: str, **truth: bool) -> Action:
+    """Change what is true on a node (power, kubelet, agent, link, cordon, ...)."""
+
+    def run(world: World) -> None:
+        for key, value in truth.items():
+            setattr(world.hosts[name], key, value)
+        if truth.get("powered") is False:
+            world.hosts[name].kernel = False
+
+    return run
+
+
+def annotate(value: str | None) -> Action:
+    def run(world: World) -> None:
+        world.annotation = value
+
+    return run
+
+
+def respec(nodes: tuple[str, ...] = ("a", "b", "c"), addresses: str = "198.18.0.50/24") -> Action:
+    def run(world: World) -> None:
+        world.aliasip = make_aliasip(nodes, addresses=[addresses])
+
+    return run
+
+
+def conflict() -> Action:
+    def run(world: World) -> None:
+        world.conflicts = (
+            Finding(
+                "spec.addresses[0]",
+                "198.18.0.50 is already claimed by AliasIP old, created earlier",
+                ADDRESS_CONFLICT,
+            ),
+        )
+
+    return run
+
+
+def report(name: str, state: NodeState, epoch: int) -> Action:
+    def run(world: World) -> None:
+        view = NodeView(state, epoch=epoch, updated_at=world.now)
+        world.status = dataclasses.replace(world.status, nodes={**world.status.nodes, name: view})
+
+    return run
+
+
+# -- worlds -----------------------------------------------------------------------------
+
+
+def fresh(*names: str, failback: str = "Manual") -> Callable[[], World]:
+    return lambda: World.of(*names, aliasip=make_aliasip(names, failback))
+
+
+def active_on_a(failback: str = "Manual") -> Callable[[], World]:
+    """a holds at epoch 1 (placed and confirmed), b and c are live standbys, t=0."""
+
+    def build() -> World:
+        world = World.of("a", "b", "c", aliasip=make_aliasip(("a", "b", "c"), failback))
+        world.operate()
+        world.act_all()
+        world.operate()
+        assert (world.status.active_node, world.status.phase, world.status.epoch) == (
+            "a",
+            Phase.ACTIVE,
+            1,
+        )
+        return world
+
+    return build
+
+
+S, A, D, U, P = Phase.SWITCHING, Phase.ACTIVE, Phase.DEGRADED, Phase.UNAVAILABLE, Phase.PENDING
+
+SCENARIOS: list[tuple[Callable[[], World], list[Step], str]] = [
+    (
+        fresh("a", "b", "c"),
+        [
+            step(expect=("a", S, 1), events=("Placement",)),
+            step(expect=("a", S, 1), events=()),
+            step(act("a"), expect=("a", A, 1), events=("Held",)),
+            step(expect=("a", A, 1), events=()),
+        ],
+        "placement-on-the-first-candidate",
+    ),
+    (
+        fresh("a", "b", "c"),
+        [
+            step(
+                host("a", kubelet=False),
+                host("b", cordoned=True),
+                expect=("c", S, 1),
+                events=("Placement",),
+            ),
+        ],
+        "placement-skips-not-ready-and-cordoned",
+    ),
+    (
+        fresh("a", "b"),
+        [
+            step(tick(10), expect=(None, P, 0), events=("NoEligibleNode",)),
+            step(act("b"), expect=("b", S, 1), events=("Placement",)),
+        ],
+        "pending-until-an-agent-renews",
+    ),
+    (
+        active_on_a(),
+        [
+            step(annotate("b"), expect=(None, S, 2), events=("Switchover",), annotation="b"),
+            step(tick(1), expect=(None, S, 2), events=(), annotation="b"),
+            step(act("b", "c"), expect=(None, S, 2), events=(), annotation="b"),
+            step(act("a"), expect=("b", S, 3), events=("Switchover",), annotation="b"),
+            step(
+                act("b"), expect=("b", A, 3), events=("Held", "SwitchoverComplete"), annotation=None
+            ),
+            step(expect=("b", A, 3), events=()),
+        ],
+        "switchover-by-name-releases-then-assigns",
+    ),
+    (
+        active_on_a(),
+        [
+            step(annotate(""), expect=(None, S, 2), annotation=""),
+            step(act("a"), expect=("b", S, 3)),
+            step(act("b"), expect=("b", A, 3), annotation=None),
+            step(annotate(""), expect=(None, S, 4)),
+            step(act("b"), expect=("a", S, 5)),
+        ],
+        "switchover-empty-goes-to-the-best-other-node",
+    ),
+    (
+        active_on_a(),
+        [
+            step(
+                annotate("zzz"),
+                expect=("a", A, 1),
+                events=("SwitchoverRefused",),
+                annotation=None,
+            ),
+            step(
+                host("b", cordoned=True),
+                annotate("b"),
+                expect=("a", A, 1),
+                events=("SwitchoverRefused",),
+                annotation=None,
+            ),
+            step(
+                tick(5),
+                act("a", "b"),
+                tick(6),
+                annotate("c"),
+                expect=("a", A, 1),
+                events=("SwitchoverRefused",),
+                annotation=None,
+            ),
+            step(annotate("a"), expect=("a", A, 1), events=("AlreadyActive",), annotation=None),
+        ],
+        "switchover-refused-unknown-cordoned-expired-or-already-there",
+    ),
+    (
+        fresh("a", "b"),
+        [
+            step(host("b", cordoned=True), expect=("a", S, 1)),
+            step(act("a"), expect=("a", A, 1)),
+            step(annotate(""), expect=("a", A, 1), events=("SwitchoverRefused",), annotation=None),
+        ],
+        "switchover-empty-refused-without-standby",
+    ),
+    (
+        fresh("a", "b", "c"),
+        [
+            step(expect=("a", S, 1)),
+            step(annotate("c"), expect=("a", S, 1), events=(), annotation="c"),
+            step(act("a"), expect=("a", A, 1), events=("Held",), annotation="c"),
+            step(expect=(None, S, 2), events=("Switchover",), annotation="c"),
+        ],
+        "switchover-waits-until-active",
+    ),
+    (
+        fresh("a", "b", "c"),
+        [
+            step(annotate("c"), expect=("c", S, 1), events=("Switchover",), annotation="c"),
+            step(act("c"), expect=("c", A, 1), annotation=None),
+        ],
+        "switchover-before-placement-picks-the-first-holder",
+    ),
+    (
+        active_on_a(),
+        [
+            step(annotate("b"), expect=(None, S, 2)),
+            step(
+                host("b", cordoned=True),
+                act("a"),
+                expect=("a", S, 3),
+                events=(
+                    "Switchover",
+                    "SwitchoverFailed",
+                ),
+                annotation=None,
+            ),
+            step(act("a"), expect=("a", A, 3), events=("Held",)),
+        ],
+        "switchover-target-lost-midway-goes-to-the-best-eligible",
+    ),
+    (
+        active_on_a(),
+        [
+            step(host("a", cordoned=True), expect=(None, S, 2), events=("NodeCordoned",)),
+            step(expect=(None, S, 2), events=()),
+            step(act("a"), expect=("b", S, 3)),
+            step(act("b"), expect=("b", A, 3)),
+            step(host("a", cordoned=False), expect=("b", A, 3), events=()),
+        ],
+        "cordoned-holder-is-moved-and-manual-stays",
+    ),
+    (
+        active_on_a(),
+        [
+            step(
+                host("a", cordoned=True),
+                host("b", cordoned=True),
+                host("c", kubelet=False),
+                expect=("a", D, 1),
+                events=("NodeCordoned",),
+            ),
+            step(host("b", cordoned=False), expect=(None, S, 2)),
+        ],
+        "cordoned-holder-stays-degraded-without-standby",
+    ),
+    (
+        active_on_a(),
+        [
+            step(host("a", kubelet=False), expect=(None, S, 2), events=("NodeNotReady",)),
+            step(act("a"), expect=("b", S, 3)),
+        ],
+        "not-ready-holder-with-live-agent-hands-over-in-order",
+    ),
+    (
+        active_on_a(),
+        [
+            # Kubelet is gone at once, the agent's Lease is still valid: release first.
+            step(
+                host("a", powered=False),
+                tick(5),
+                act("b", "c"),
+                expect=(None, S, 2),
+                events=("NodeNotReady",),
+            ),
+            step(tick(4.999), expect=(None, S, 2), events=()),
+            step(tick(0.001), expect=("b", S, 3), events=("NodeNotReady",)),
+            step(act("b"), expect=("b", A, 3), events=("Held",)),
+        ],
+        "node-gone-assigned-only-once-its-lease-expired",
+    ),
+    (
+        active_on_a(),
+        [
+            step(
+                host("a", agent=False),
+                tick(5),
+                act("b", "c"),
+                tick(6),
+                expect=("a", D, 1),
+                events=("HolderAgentLost",),
+            ),
+            step(act("b", "c"), expect=("a", D, 1), events=()),
+            step(tick(30), act("b", "c"), expect=("a", D, 1), events=()),
+            step(host("a", agent=True), act("a"), expect=("a", A, 1), events=("Held",)),
+        ],
+        "agent-killed-node-answers-degraded-then-adopted-without-a-move",
+    ),
+    (
+        active_on_a(),
+        [
+            step(
+                host("a", agent=False, kubelet=False),
+                tick(11),
+                act("b", "c"),
+                expect=("a", D, 1),
+                events=("HolderAgentLost",),
+            ),
+            step(host("a", powered=False), expect=("a", D, 1)),
+            step(act("b", "c"), expect=("b", S, 2), events=("Failover",)),
+        ],
+        "a-standby-still-hearing-the-holder-beats-node-not-ready",
+    ),
+    (
+        active_on_a(),
+        [
+            step(
+                host("a", agent=False, link=False),
+                tick(11),
+                act("b", "c"),
+                expect=("b", S, 2),
+                events=("Failover",),
+            ),
+        ],
+        "failover-when-a-fresh-probe-hears-nobody",
+    ),
+    (
+        active_on_a(),
+        [
+            step(
+                host("a", agent=False, link=False),
+                tick(1),
+                act("b", "c"),
+                tick(10),
+                renew_only("b", "c"),
+                expect=("a", D, 1),
+            ),
+            step(act("b"), expect=("b", S, 2)),
+        ],
+        "a-probe-made-before-the-lease-expired-does-not-count",
+    ),
+    (
+        active_on_a(),
+        [
+            step(
+                host("a", powered=False),
+                host("b", powered=False),
+                host("c", powered=False),
+                tick(10),
+                expect=(None, U, 2),
+                events=("NoEligibleNode",),
+            ),
+            step(tick(10), expect=(None, U, 2), events=()),
+            step(host("c", powered=True), act("c"), expect=("c", S, 3), events=("Failover",)),
+            step(act("c"), expect=("c", A, 3)),
+        ],
+        "no-standby-unavailable-until-one-returns",
+    ),
+    (
+        active_on_a("Auto"),
+        [
+            step(host("a", powered=False), tick(5), act("b", "c"), tick(5), expect=("b", S, 2)),
+            step(act("b"), expect=("b", A, 2)),
+            step(
+                host("a", powered=True, agent=True),
+                act("a"),
+                expect=(None, S, 3),
+                events=("Failback",),
+            ),
+            step(act("b"), expect=("a", S, 4)),
+            step(act("a"), expect=("a", A, 4)),
+        ],
+        "failback-auto-returns-to-the-primary-in-order",
+    ),
+    (
+        active_on_a("Manual"),
+        [
+            step(host("a", powered=False), tick(5), act("b", "c"), tick(5), expect=("b", S, 2)),
+            step(act("b"), expect=("b", A, 2)),
+            step(host("a", powered=True, agent=True), act("a"), expect=("b", A, 2), events=()),
+        ],
+        "failback-manual-stays",
+    ),
+    (
+        active_on_a(),
+        [
+            step(host("a", link=False), act("a"), expect=(None, S, 2), events=("HolderError",)),
+            step(act("a"), expect=("b", S, 3)),
+            step(act("b"), expect=("b", A, 3)),
+            step(host("a", link=True), act("a"), expect=("b", A, 3)),
+        ],
+        "holder-error-link-down-moves-in-order",
+    ),
+    (
+        active_on_a(),
+        [
+            step(
+                host("b", cordoned=True),
+                host("c", cordoned=True),
+                host("a", link=False),
+                act("a"),
+                expect=("a", U, 1),
+                events=("HolderError",),
+            ),
+            step(host("a", link=True), act("a"), expect=("a", A, 1), events=("Held",)),
+        ],
+        "holder-error-without-standby-unavailable-then-recovers",
+    ),
+    (
+        active_on_a(),
+        [
+            # a's agent and kubelet die, its kernel still answers; probes before expiry.
+            step(
+                host("a", agent=False, kubelet=False),
+                tick(5),
+                act("b", "c"),
+                tick(6),
+                renew_only("b", "c"),
+                expect=("b", S, 2),
+                events=("Failover",),
+            ),
+            # b's own probe is the last guard: it hears a and refuses; no churn to c.
+            step(act("b"), expect=("b", U, 2), events=("HolderError",)),
+            step(act("b", "c"), expect=("b", U, 2), events=()),
+            # a's agent returns, sees it is not the holder, lets go; b then takes over.
+            step(host("a", agent=True, kubelet=True), act("a"), act("b"), expect=("b", A, 2)),
+        ],
+        "address-in-use-on-takeover-waits-for-the-orphan",
+    ),
+    (
+        active_on_a(),
+        [
+            step(respec(nodes=("b", "c")), expect=(None, S, 2), events=("NotACandidate",)),
+            step(act("a"), expect=("b", S, 3)),
+        ],
+        "holder-removed-from-candidates-hands-over",
+    ),
+    (
+        active_on_a(),
+        [
+            step(
+                respec(addresses="198.18.0.0/24"),
+                expect=(None, Phase.INVALID, 2),
+                events=("ReservedAddress",),
+            ),
+            step(expect=(None, Phase.INVALID, 2), events=()),
+            step(respec(), expect=(None, S, 2), events=("Releasing",)),
+            step(act("a"), expect=("a", S, 3)),
+        ],
+        "invalid-spec-releases-then-recovers-after-the-release",
+    ),
+    (
+        fresh("a", "b"),
+        [
+            step(
+                conflict(),
+                annotate("b"),
+                expect=(None, Phase.CONFLICT, 0),
+                events=("AddressConflict", "SwitchoverRefused"),
+                annotation=None,
+            ),
+            step(expect=(None, Phase.CONFLICT, 0), events=()),
+        ],
+        "conflict-changes-nothing-and-refuses-requests",
+    ),
+    (
+        fresh("a", "b", "c"),
+        [
+            step(report("c", NodeState.HOLDING, 0), expect=(None, S, 0), events=("Placement",)),
+            step(act("c"), expect=("a", S, 1)),
+        ],
+        "a-live-agent-still-holding-from-an-older-epoch-blocks-assignment",
+    ),
+]
+
+
+def run(build: Callable[[], World], steps: list[Step]) -> World:
+    world = build()
+    for index, expected in enumerate(steps):
+        for action in expected.actions:
+            action(world)
+        decision = world.operate()
+        where = f"step {index}"
+        got = (world.status.active_node, world.status.phase, world.status.epoch)
+        assert got == (expected.active, expected.phase, expected.epoch), where
+        if expected.events is not None:
+            assert tuple(e.reason for e in decision.events) == expected.events, where
+        if expected.annotation != KEEP:
+            assert world.annotation == expected.annotation, where
+    return world
+
+
+@pytest.mark.parametrize(
+    ("build", "steps"), [(b, s) for b, s, _ in SCENARIOS], ids=[i for _, _, i in SCENARIOS]
+)
+def test_scenario(build: Callable[[], World], steps: list[Step]) -> None:
+    run(build, steps)
+
+
+WARNING_REASONS = {"Failover", "HolderError", "NoEligibleNode"}
+WARNING_PHASES = {Phase.DEGRADED, Phase.UNAVAILABLE, Phase.INVALID, Phase.CONFLICT}
+REQUEST_EVENTS = {
+    "SwitchoverComplete": EventType.NORMAL,
+    "AlreadyActive": EventType.NORMAL,
+    "SwitchoverRefused": EventType.WARNING,
+    "SwitchoverFailed": EventType.WARNING,
+}
+
+
+def test_event_types_across_all_scenarios() -> None:
+    """Warning for what needs a human's attention (a phase that is not fine, a failover,
+    an error, no node at all, a request not served), Normal for the rest."""
+    seen: set[str] = set()
+    for build, steps, _ in SCENARIOS:
+        world = run(build, steps)
+        for decision in world.decisions:
+            phase = decision.status.phase
+            for event in decision.events:
+                seen.add(event.reason)
+                if event.reason in REQUEST_EVENTS:
+                    assert event.type is REQUEST_EVENTS[event.reason]
+                    continue
+                warning = phase in WARNING_PHASES or event.reason in WARNING_REASONS
+                expected = EventType.WARNING if warning else EventType.NORMAL
+                assert event.type is expected, (event, phase)
+    assert set(REQUEST_EVENTS) <= seen

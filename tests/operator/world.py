@@ -1,0 +1,214 @@
+"""A simulated cluster for the decision tests: the truth (power, links, kernels) and what
+the API shows (Nodes, agent Leases, the AliasIP's status and annotation).
+
+Agents follow the design's contract, simplified to one atomic step (``act``): renew the
+Lease, then make the kernel agree with the newest status (add after a probe on the wire
+finds nobody answering, delete otherwise) and report ``status.nodes.<node>``, including a
+standby's probe (``holderHeard``). The operator is ``decide``, run by ``operate`` on the
+current observations. Time only moves with ``tick``: no sleeps, no real clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aliasip_api.conditions import ConditionStatus
+from aliasip_api.errors import Finding
+from aliasip_api.nodes import NodeInfo
+from aliasip_api.spec import AliasIP, parse_aliasip
+from aliasip_api.status import AliasIPStatus, NodeState, NodeView
+from aliasip_operator.decide import decide
+from aliasip_operator.decision import Decision
+from aliasip_operator.observations import AgentLease, Observations, SwitchoverRequest
+from tests.model.objects import aliasip as aliasip_body
+from tests.model.objects import spec as spec_body
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+LEASE_S = 10
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def make_aliasip(
+    nodes: tuple[str, ...] = ("a", "b", "c"), failback: str = "Manual", **changes: Any
+) -> AliasIP:
+    return parse_aliasip(
+        aliasip_body(body=spec_body(nodes=list(nodes), failback=failback, **changes))
+    )
+
+
+@dataclass
+class Host:
+    """One node: what is true on it, and what its agent last did."""
+
+    powered: bool = True
+    kubelet: bool = True
+    agent: bool = True
+    api: bool = True  # whether the node (agent and kubelet) reaches the API
+    link: bool = True
+    cordoned: bool = False
+    kernel: bool = False  # the alias addresses are on the interface
+    renewed: float | None = None  # the agent Lease's renewTime (seconds)
+    synced: bool = True  # the agent reconciled since its Lease was last invalid
+
+
+@dataclass
+class World:
+    """The cluster; tests mutate it with the methods below, then ``operate``."""
+
+    aliasip: AliasIP = field(default_factory=make_aliasip)
+    hosts: dict[str, Host] = field(default_factory=dict)
+    t: float = 0.0
+    status: AliasIPStatus = field(default_factory=AliasIPStatus)  # the whole status
+    annotation: str | None = None
+    conflicts: tuple[Finding, ...] = ()
+    decisions: list[Decision] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, *names: str, **kwargs: Any) -> World:
+        world = cls(hosts={n: Host() for n in names}, **kwargs)
+        for name in names:
+            world.hosts[name].renewed = 0.0
+        return world
+
+    @property
+    def now(self) -> datetime:
+        return at(self.t)
+
+    # -- what the operator observes -----------------------------------------------------
+
+    def node_info(self, name: str) -> NodeInfo:
+        host = self.hosts[name]
+        ready = host.powered and host.kubelet and host.api
+        return NodeInfo(
+            name,
+            ready=ConditionStatus.TRUE if ready else ConditionStatus.UNKNOWN,
+            unschedulable=host.cordoned,
+        )
+
+    def observations(self) -> Observations:
+        leases = {
+            name: AgentLease(name, at(host.renewed), LEASE_S)
+            for name, host in self.hosts.items()
+            if host.renewed is not None
+        }
+        request = None if self.annotation is None else SwitchoverRequest(self.annotation or None)
+        nodes = [self.node_info(n) for n in self.hosts]
+        return Observations.of(nodes, leases, request, self.conflicts)
+
+    def operate(self) -> Decision:
+        """The operator decides once; its status and the annotation's removal are applied."""
+        decision = decide(self.aliasip, self.observations(), self.status, self.now)
+        self.status = dataclasses.replace(decision.status, nodes=self.status.nodes)
+        if decision.remove_switchover:
+            self.annotation = None
+        self.decisions.append(decision)
+        return decision
+
+    # -- the truth ------------------------------------------------------------------------
+
+    def answering(self) -> set[str]:
+        """Nodes that answer for the addresses on the wire now."""
+        return {n for n, h in self.hosts.items() if h.powered and h.link and h.kernel}
+
+    def lease_valid(self, name: str) -> bool:
+        renewed = self.hosts[name].renewed
+        return renewed is not None and self.t < renewed + LEASE_S
+
+    # -- the agents ---------------------------------------------------------------------
+
+    def report(self, name: str, state: NodeState, **fields: Any) -> None:
+        view = NodeView(state, epoch=self.status.epoch, updated_at=self.now, **fields)
+        self.status = dataclasses.replace(self.status, nodes={**self.status.nodes, name: view})
+
+    def act(self, name: str) -> None:
+        """One reconcile of ``name``'s agent, if it runs (see the module docstring)."""
+        host = self.hosts[name]
+        if not (host.powered and host.agent):
+            return
+        if not host.api:
+            # Self-fencing: an agent that cannot renew drops what it holds once its Lease
+            # is no longer valid (the real agent does so before it expires).
+            if not self.lease_valid(name):
+                host.kernel = False
+            return
+        host.renewed = self.t
+        host.synced = True
+        active = self.status.active_node == name
+        others = self.answering() - {name}
+        if not host.link:
+            # Deleting on link loss: the addresses never come back with the carrier
+            # unless the agent re-adds them after a probe (kube-vip #682).
+            host.kernel = False
+            self.report(name, NodeState.ERROR, message="link down")
+        elif active:
+            if not host.kernel and others:
+                self.report(
+                    name,
+                    NodeState.ERROR,
+                    message="AddressInUse: another node answers",
+                    holder_heard=True,
+                    observed_at=self.now,
+                )
+                return
+            host.kernel = True
+            self.report(name, NodeState.HOLDING)
+        else:
+            held = host.kernel
+            host.kernel = False
+            previous = self.status.nodes.get(name)
+            released = held or (previous is not None and previous.state is NodeState.HOLDING)
+            self.report(
+                name,
+                NodeState.RELEASED if released else NodeState.STANDBY,
+                holder_heard=bool(others),
+                observed_at=self.now,
+            )
+
+    def renew(self, name: str) -> None:
+        """The agent's Lease loop alone (a real agent renews apart from reconciling)."""
+        host = self.hosts[name]
+        if not (host.powered and host.agent and host.api):
+            return
+        if not self.lease_valid(name):
+            host.synced = False
+        host.renewed = self.t
+
+    def act_all(self) -> None:
+        for name in sorted(self.hosts):
+            self.act(name)
+
+    def settle(self, rounds: int = 6) -> Decision:
+        """Operator and agents take turns until nothing changes (bounded)."""
+        decision = self.operate()
+        for _ in range(rounds):
+            before = (self.status, {n: dataclasses.astuple(h) for n, h in self.hosts.items()})
+            self.act_all()
+            decision = self.operate()
+            after = (self.status, {n: dataclasses.astuple(h) for n, h in self.hosts.items()})
+            if before == after:
+                break
+        return decision
+
+    # -- things that happen -----------------------------------------------------------------
+
+    def tick(self, seconds: float) -> None:
+        self.t += seconds
+
+    def power_off(self, name: str) -> None:
+        host = self.hosts[name]
+        host.powered, host.kernel = False, False
+
+    def power_on(self, name: str) -> None:
+        self.hosts[name].powered = True
+
+    def kill_agent(self, name: str) -> None:
+        self.hosts[name].agent = False
+
+    def start_agent(self, name: str) -> None:
+        self.hosts[name].agent = True
