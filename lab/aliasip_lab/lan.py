@@ -6,6 +6,14 @@
 
 Host number n gets the n-th address of each subnet (so ::b is 11 in hexadecimal).
 
+With ``management=True`` a second bridge carries the management network (the path to the
+Kubernetes API, as a real cluster's node network would), apart from the LAN the aliases
+live on, so a test can cut one without the other:
+
+    switch ns: br-mgmt ── m-api ══ eth0 (api ns, 198.19.0.1/24: the embedded API server)
+                       ── m-node1 ══ mgmt0 (node1 ns, 198.19.0.11/24)
+                       ── m-node2 ══ mgmt0 (node2 ns, 198.19.0.12/24)
+
 Everything is built with iproute2 (``ip``), independently of the agent's pyroute2 code,
 so the tests that inspect the kernel do not share code with what they test. Namespace
 names carry the creating process id: ``sweep_stale()`` removes those of dead processes,
@@ -27,6 +35,9 @@ from dataclasses import dataclass, field
 PREFIX = "aip"
 SUBNET4 = ipaddress.IPv4Network("198.18.0.0/24")
 SUBNET6 = ipaddress.IPv6Network("2001:2::/64")
+MGMT_SUBNET = ipaddress.IPv4Network("198.19.0.0/24")
+MGMT_IFNAME = "mgmt0"
+API_HOST_ID = 1
 IFNAME = "eth1"
 _NAME_RE = re.compile(rf"^{PREFIX}(\d+)x\d+-")
 _counter = itertools.count(1)
@@ -103,10 +114,12 @@ class Lan:
     switch_ns: str
     nodes: list[Host]
     client: Host
+    api_ns: str | None = None
     _processes: list[subprocess.Popen[str]] = field(default_factory=list)
 
     @classmethod
-    def create(cls, nodes: int = 2) -> Lan:
+    def create(cls, nodes: int = 2, management: bool = False) -> Lan:
+        """``management``: also the management network and the API's namespace (``api_ns``)."""
         if not 1 <= nodes <= 80:
             raise ValueError("a lab LAN has 1 to 80 nodes")
         sweep_stale()
@@ -116,6 +129,7 @@ class Lan:
             switch_ns=f"{tag}-sw",
             nodes=[Host(f"node{i}", f"{tag}-node{i}", 10 + i) for i in range(1, nodes + 1)],
             client=Host("client", f"{tag}-client", 100),
+            api_ns=f"{tag}-api" if management else None,
         )
         try:
             lan._build()
@@ -140,6 +154,37 @@ class Lan:
         ip("-n", self.switch_ns, "link", "set", "br0", "up")
         for host in self.hosts:
             self._add_host(host)
+        if self.api_ns is not None:
+            self._add_management(self.api_ns)
+
+    @staticmethod
+    def management_address(host_id: int) -> ipaddress.IPv4Interface:
+        return ipaddress.IPv4Interface(f"{MGMT_SUBNET[host_id]}/{MGMT_SUBNET.prefixlen}")
+
+    @property
+    def api_address(self) -> str:
+        """Where the API server listens (in ``api_ns``), reachable from every node."""
+        return str(MGMT_SUBNET[API_HOST_ID])
+
+    def _add_management(self, api_ns: str) -> None:
+        ip("-n", self.switch_ns, "link", "add", "br-mgmt", "type", "bridge")
+        ip("-n", self.switch_ns, "link", "set", "br-mgmt", "up")
+        ip("netns", "add", api_ns)
+        ip("-n", api_ns, "link", "set", "lo", "up")
+        ends = [(api_ns, "m-api", "eth0", API_HOST_ID)]
+        ends += [(h.netns, f"m-{h.name}", MGMT_IFNAME, h.host_id) for h in self.nodes]
+        for netns, port, ifname, host_id in ends:
+            ip(
+                "-n", self.switch_ns, "link", "add", port, "type", "veth",
+                "peer", "name", ifname, "netns", netns,
+            )  # fmt: skip
+            ip("-n", self.switch_ns, "link", "set", port, "master", "br-mgmt", "up")
+            ip("-n", netns, "link", "set", ifname, "up")
+            ip("-n", netns, "addr", "add", str(self.management_address(host_id)), "dev", ifname)
+
+    def set_management_link(self, host: Host, up: bool) -> None:
+        """Cut or restore ``host``'s management cable (its path to the API), not its LAN."""
+        ip("-n", self.switch_ns, "link", "set", f"m-{host.name}", "up" if up else "down")
 
     def _add_host(self, host: Host) -> None:
         ip("netns", "add", host.netns)
@@ -209,7 +254,8 @@ class Lan:
                 proc.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
-        for ns in [*(h.netns for h in self.hosts), self.switch_ns]:
+        extra = [self.api_ns] if self.api_ns is not None else []
+        for ns in [*(h.netns for h in self.hosts), *extra, self.switch_ns]:
             _kill_processes_in(ns)
             ip("netns", "del", ns, check=False)
 

@@ -4,6 +4,11 @@
                         [--announce-interval-ms MS] [--probe-wait-ms MS] [--no-probe] [--json]
     aliasip-agent release ADDRESS[/PREFIX] | --all [--json]
     aliasip-agent list [--json]
+    aliasip-agent run --node NAME [--kubeconfig PATH] [--lease-namespace NS]
+                      [--lease-duration S] [--renew-interval S] [--resync-interval S]
+
+``run`` is the daemon (a DaemonSet's container): it follows the AliasIPs' status through
+the Kubernetes API and runs until SIGTERM, which leaves the aliases in place.
 
 Exit codes: 0 done (also when nothing needed changing), 1 kernel/system failure,
 2 invalid input, 3 this host cannot carry the alias as configured, 4 the address is
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -55,11 +61,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = sub.add_parser("list", help="the aliases aliasip holds here")
     listing.add_argument("--json", action="store_true")
+
+    run = sub.add_parser("run", help="the node agent daemon (watch AliasIPs, renew a Lease)")
+    run.add_argument("--node", default=os.environ.get("NODE_NAME"), help="this node's name")
+    run.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster credentials)")
+    run.add_argument(
+        "--lease-namespace", default=os.environ.get("POD_NAMESPACE") or "aliasip-system"
+    )
+    run.add_argument("--lease-duration", type=int, default=3, help="seconds")
+    run.add_argument("--renew-interval", type=float, default=1.0, help="seconds, at least 1")
+    run.add_argument("--resync-interval", type=float, default=5.0, help="seconds")
+    run.add_argument("--probe-wait-ms", type=float, default=DEFAULT_PROBE_WAIT_S * 1000)
+    run.add_argument("--api-timeout", type=float, default=2.0, help="seconds per API call")
+    run.add_argument("--log-level", default="INFO")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "run":
+        from aliasip_nodeagent.service import run_daemon
+
+        return run_daemon(args)
     try:
         output = _run(args)
     except errors.AliasError as exc:

@@ -1,0 +1,524 @@
+"""``aliasip-agent run``: the long-running node agent, one asyncio loop.
+
+Tasks, one concern each:
+
+- **lease**: renews the Lease ``aliasip-agent-<node>`` every ``renew_interval_s`` (at most
+  once a second: the API-write budget), ``leaseDurationSeconds`` = ``lease_duration_s``;
+- **fence**: if no renewal succeeded for ``lease_duration_s - fence_margin_s``, deletes
+  every alias this node holds *before* the Lease can expire on the server, so the
+  operator may reassign safely (design.md, "Unplanned failover"). Until a renewal and a
+  fresh list succeed again nothing is held; then the ordinary reconcile reports;
+- **watch** (a daemon thread: the client blocks): lists AliasIPs, then watches from the
+  list's resourceVersion, resumes after a broken stream, relists after 410 Gone; every
+  change wakes the reconcile task;
+- **reconcile**: the only task that changes the kernel. It plans with ``reconcile.plan``
+  (pure), applies releases then holds through ``dataplane``, starts the remaining
+  announcement rounds as tasks on the loop (``spec.announce``), and reports
+  ``status.nodes.<node>`` with a merge patch of its own key only when the view changed;
+- **resync**: wakes the reconcile every ``resync_interval_s`` for a full pass: re-adds a
+  missing alias, re-announces held ones, and finds link loss (the data path refuses a
+  link without carrier, the aliases are deleted and ``error`` is reported, so the
+  operator fails over; kube-vip #682 re-added an address during carrier loss).
+
+SIGTERM/SIGINT stop the loop *without* releasing anything: a restarted agent (DaemonSet
+roll-out) is not a failover; the next agent adopts its marked addresses without a blip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from aliasip_nodeagent import errors
+from aliasip_nodeagent.dataplane import Announce, Netlink, apply_alias
+from aliasip_nodeagent.hoststate import HeldAlias
+from aliasip_nodeagent.kube import ApiError, ApiUnavailable, KubeApi
+from aliasip_nodeagent.placement import Placement
+from aliasip_nodeagent.reconcile import Hold, Observed, matches, observe, plan
+from aliasip_nodeagent.report import Outcome, needs_write, patch_body, view_for
+
+log = logging.getLogger("aliasip.agent")
+T = TypeVar("T")
+
+
+def kv(event: str, **fields: object) -> str:
+    """A structured log line: ``event=... key=value ...`` (values with spaces quoted)."""
+    parts = [f"event={event}"]
+    for key, value in fields.items():
+        if value is None:
+            continue
+        text = str(value)
+        parts.append(f'{key}="{text}"' if (" " in text or not text) else f"{key}={text}")
+    return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Settings:
+    node: str
+    lease_namespace: str = "aliasip-system"
+    lease_duration_s: int = 3
+    renew_interval_s: float = 1.0
+    fence_margin_s: float = 0.5
+    resync_interval_s: float = 5.0
+    probe_wait_s: float = 0.03
+    watch_timeout_s: int = 60
+
+    def __post_init__(self) -> None:
+        if self.renew_interval_s < 1.0:
+            raise ValueError("the Lease is renewed at most once a second (API-write budget)")
+        if self.lease_duration_s - self.fence_margin_s <= self.renew_interval_s:
+            raise ValueError("the Lease must outlast a renewal interval plus the fence margin")
+
+    @property
+    def lease_name(self) -> str:
+        return f"aliasip-agent-{self.node}"
+
+
+def _newer(candidate: Mapping[str, Any], current: Mapping[str, Any] | None) -> bool:
+    """Whether ``candidate`` is not older than ``current`` (resourceVersions compared as
+    numbers when both are, as every known server writes them; else the later one wins)."""
+    if current is None:
+        return True
+    new = str((candidate.get("metadata") or {}).get("resourceVersion", ""))
+    old = str((current.get("metadata") or {}).get("resourceVersion", ""))
+    if new.isdigit() and old.isdigit():
+        return int(new) >= int(old)
+    return True
+
+
+class Agent:
+    """The daemon's state and tasks; ``run(stop)`` returns when ``stop`` is set."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        kube: KubeApi,
+        netlink: Netlink,
+        announcer: Announce,
+        dataplane: Executor,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.kube = kube
+        self.netlink = netlink
+        self.announcer = announcer
+        self.now = now
+        self._executor = dataplane
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.synced = False
+        self.newest: dict[str, int] = {}
+        self.fenced = False
+        self.renewed_at: float | None = None
+        self.started_at = time.monotonic()
+        self._wake = asyncio.Event()
+        self._full_pass = True
+        self._dataplane = asyncio.Lock()
+        self._repeats: dict[str, asyncio.Task[None]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = threading.Event()
+
+    # ------------------------------------------------------------------ run
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        log.info(kv("start", node=self.settings.node, lease=self.settings.lease_name))
+        watcher = threading.Thread(target=self._watch_thread, name="watch", daemon=True)
+        watcher.start()
+        tasks = [
+            asyncio.create_task(self._lease_task(), name="lease"),
+            asyncio.create_task(self._fence_task(), name="fence"),
+            asyncio.create_task(self._reconcile_task(), name="reconcile"),
+            asyncio.create_task(self._resync_task(), name="resync"),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            self._stopping.set()
+            for task in [*tasks, *self._repeats.values()]:
+                task.cancel()
+            await asyncio.gather(*tasks, *self._repeats.values(), return_exceptions=True)
+            # Deliberately no release: a stopped agent is not a failover (design.md).
+            log.info(kv("stop", node=self.settings.node, note="aliases kept for the next agent"))
+
+    async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a data-path call on the data-path thread.
+
+        pyroute2's synchronous API runs an event loop of its own, which cannot run inside
+        ours; one dedicated thread also serialises every netlink and packet call.
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    def wake(self, full: bool = False) -> None:
+        self._full_pass = self._full_pass or full
+        self._wake.set()
+
+    # ------------------------------------------------------------------ lease and fence
+
+    async def _lease_task(self) -> None:
+        s = self.settings
+        while True:
+            started = time.monotonic()
+            try:
+                await asyncio.to_thread(
+                    self.kube.renew_lease,
+                    s.lease_namespace,
+                    s.lease_name,
+                    s.node,
+                    s.lease_duration_s,
+                    self.now(),
+                )
+            except (ApiUnavailable, ApiError) as exc:
+                log.warning(kv("lease-renew-failed", node=s.node, error=exc))
+            else:
+                first = self.renewed_at is None
+                self.renewed_at = started
+                if first:
+                    log.info(kv("lease-acquired", node=s.node, lease=s.lease_name))
+                    self.wake(full=True)
+                if self.fenced:
+                    await self._unfence()
+            await asyncio.sleep(max(0.0, started + s.renew_interval_s - time.monotonic()))
+
+    def _fence_deadline(self) -> float:
+        s = self.settings
+        base = self.renewed_at if self.renewed_at is not None else self.started_at
+        return base + s.lease_duration_s - s.fence_margin_s
+
+    async def _fence_task(self) -> None:
+        while True:
+            left = self._fence_deadline() - time.monotonic()
+            if left > 0 or self.fenced:
+                await asyncio.sleep(max(left, 0.05))
+                continue
+            await self._fence()
+
+    async def _fence(self) -> None:
+        """Release everything at once: the Lease is about to expire on the server."""
+        self.fenced = True
+        self.synced = False
+        async with self._dataplane:
+            for task in self._repeats.values():
+                task.cancel()
+            self._repeats.clear()
+            held = (await self._io(self.netlink.snapshot)).owned()
+            for h in held:
+                try:
+                    await self._io(self.netlink.delete, h)
+                except errors.AliasError as exc:
+                    log.error(
+                        kv(
+                            "fence-delete-failed",
+                            node=self.settings.node,
+                            address=h.address,
+                            error=exc.message,
+                        )
+                    )
+        log.warning(
+            kv(
+                "self-fenced",
+                node=self.settings.node,
+                released=",".join(str(h.address) for h in held) or "nothing",
+                reason="the Lease could not be renewed before it expires",
+            )
+        )
+
+    async def _unfence(self) -> None:
+        """The API answers again: read everything afresh before acting on any of it."""
+        try:
+            listing = await asyncio.to_thread(self.kube.list_aliasips)
+        except (ApiUnavailable, ApiError) as exc:
+            log.warning(kv("relist-failed", node=self.settings.node, error=exc))
+            return
+        self.fenced = False
+        self._replace_all(listing.items)
+        log.info(kv("unfenced", node=self.settings.node, note="Lease renewed, state re-read"))
+        self.wake(full=True)
+
+    # ------------------------------------------------------------------ watch
+
+    def _watch_thread(self) -> None:
+        """List, then watch; resume after a break, relist after 410 Gone. Bounded waits."""
+        loop = self._loop
+        assert loop is not None
+        rv: str | None = None
+        backoff = 0.2
+        while not self._stopping.is_set():
+            try:
+                if rv is None:
+                    listing = self.kube.list_aliasips()
+                    loop.call_soon_threadsafe(self._replace_all, listing.items)
+                    rv = listing.resource_version
+                for event in self.kube.watch_aliasips(rv, self.settings.watch_timeout_s):
+                    if self._stopping.is_set():
+                        return
+                    obj = event.get("object") or {}
+                    rv = str((obj.get("metadata") or {}).get("resourceVersion", rv))
+                    if event.get("type") != "BOOKMARK":
+                        loop.call_soon_threadsafe(self._apply_event, event.get("type"), obj)
+                backoff = 0.2
+            except ApiError as exc:
+                if exc.status == 410:
+                    log.info(kv("watch-expired", node=self.settings.node, note="relisting"))
+                else:
+                    log.warning(kv("watch-failed", node=self.settings.node, error=exc))
+                rv = None
+                self._stopping.wait(backoff)
+            except (ApiUnavailable, ValueError) as exc:
+                log.warning(kv("watch-broken", node=self.settings.node, error=exc))
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 2.0)
+            except RuntimeError:  # the loop is closed: the agent is stopping
+                return
+
+    def _replace_all(self, items: tuple[dict[str, Any], ...]) -> None:
+        fresh = {str(o["metadata"]["name"]): o for o in items}
+        self.objects = {
+            n: (o if _newer(o, self.objects.get(n)) else self.objects[n]) for n, o in fresh.items()
+        }
+        if not self.synced:
+            log.info(kv("synced", node=self.settings.node, aliasips=len(self.objects)))
+        self.synced = not self.fenced
+        self.wake(full=True)
+
+    def _apply_event(self, kind: str | None, obj: dict[str, Any]) -> None:
+        name = str((obj.get("metadata") or {}).get("name", ""))
+        if kind == "DELETED":
+            self.objects.pop(name, None)
+        elif _newer(obj, self.objects.get(name)):
+            self.objects[name] = obj
+        self.wake()
+
+    # ------------------------------------------------------------------ reconcile
+
+    async def _resync_task(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.resync_interval_s)
+            self.wake(full=True)
+
+    async def _reconcile_task(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            full, self._full_pass = self._full_pass, False
+            if not self.synced or self.fenced or self.renewed_at is None:
+                continue  # act only on a fresh list, and only with a Lease of our own
+            try:
+                async with self._dataplane:
+                    outcomes, observed = await self._apply(full)
+                await self._report(observed, outcomes)
+            except Exception as exc:  # one bad pass must not end the agent
+                log.exception(kv("reconcile-failed", node=self.settings.node, error=exc))
+
+    async def _apply(self, full: bool) -> tuple[dict[str, Outcome], list[Observed]]:
+        node = self.settings.node
+        observed = [observe(o) for o in self.objects.values()]
+        by_name = {o.name: o for o in observed}
+        p = plan(node, observed, (await self._io(self.netlink.snapshot)).owned(), self.newest)
+        self.newest = dict(p.newest)
+        for name in p.stale:
+            log.info(kv("stale-ignored", node=node, aliasip=name, epoch=by_name[name].status.epoch))
+        outcomes: dict[str, Outcome] = {}
+        for r in p.releases:
+            if r.aliasip is not None:
+                self._stop_repeats(by_name[r.aliasip].key if r.aliasip in by_name else "")
+            outcome = outcomes.get(r.aliasip or "", Outcome())
+            try:
+                deleted = await self._io(self.netlink.delete, r.held)
+            except errors.AliasError as exc:
+                log.error(
+                    kv(
+                        "release-failed",
+                        node=node,
+                        aliasip=r.aliasip,
+                        address=r.held.address,
+                        epoch=r.epoch,
+                        error=exc.message,
+                    )
+                )
+                outcome = replace(outcome, error=f"deleting {r.held.address} failed: {exc}")
+            else:
+                log.info(
+                    kv(
+                        "release",
+                        node=node,
+                        aliasip=r.aliasip,
+                        address=r.held.address,
+                        interface=r.held.interface,
+                        epoch=r.epoch,
+                        reason=r.reason,
+                        changed=deleted,
+                    )
+                )
+                outcome = replace(outcome, released=outcome.released or deleted)
+            if r.aliasip is not None:
+                outcomes[r.aliasip] = outcome
+        for h in p.holds:
+            if h.adopt and not full:
+                continue  # nothing to change; re-announcing is the periodic pass's job
+            outcomes[h.aliasip] = await self._hold(h)
+        # Report from the kernel's truth, not from what the actions meant to do.
+        held = (await self._io(self.netlink.snapshot)).owned()
+        for obs in observed:
+            base = outcomes.get(obs.name, Outcome())
+            outcomes[obs.name] = _with_holdings(base, obs, held)
+        return outcomes, observed
+
+    async def _hold(self, h: Hold) -> Outcome:
+        node = self.settings.node
+        placements: list[tuple[Placement, bool]] = []
+        try:
+            for request in h.requests:
+                result = await self._io(
+                    apply_alias,
+                    request,
+                    self.netlink,
+                    self.announcer,
+                    probe_wait_s=self.settings.probe_wait_s,
+                )
+                placements.append((result.placement, result.changed))
+                if result.changed:
+                    log.info(
+                        kv(
+                            "hold",
+                            node=node,
+                            aliasip=h.aliasip,
+                            address=result.placement.address,
+                            interface=result.placement.interface,
+                            epoch=h.epoch,
+                            probe_ms=_ms(result.probe_ms),
+                        )
+                    )
+        except errors.AliasError as exc:
+            return await self._hold_failed(h, exc)
+        if not h.adopt or any(changed for _, changed in placements):
+            self._stop_repeats(h.key)
+            task = asyncio.create_task(  # noqa: RUF006 (kept in self._repeats)
+                self._announce_repeats(h, [p for p, _ in placements]),
+                name=f"announce-{h.aliasip}",
+            )
+            self._repeats[h.key] = task
+        elif h.adopt:
+            log.debug(kv("adopt", node=node, aliasip=h.aliasip, epoch=h.epoch))
+        interface = placements[0][0].interface if placements else None
+        return Outcome(interface=interface)
+
+    async def _hold_failed(self, h: Hold, exc: errors.AliasError) -> Outcome:
+        """The node cannot hold: take back what this hold has (error means holds none)."""
+        node = self.settings.node
+        log.error(
+            kv(
+                "hold-failed",
+                node=node,
+                aliasip=h.aliasip,
+                epoch=h.epoch,
+                code=exc.code,
+                error=exc.message,
+            )
+        )
+        self._stop_repeats(h.key)
+        message = f"{exc.code}: {exc.message}"
+        for held in (await self._io(self.netlink.snapshot)).owned():
+            if any(matches(held, r) for r in h.requests):
+                try:
+                    await self._io(self.netlink.delete, held)
+                    log.info(
+                        kv(
+                            "release",
+                            node=node,
+                            aliasip=h.aliasip,
+                            address=held.address,
+                            epoch=h.epoch,
+                            reason="cannot hold all addresses",
+                        )
+                    )
+                except errors.AliasError as err:
+                    message += f"; deleting {held.address} failed: {err.message}"
+        heard = True if isinstance(exc, errors.AddressInUse) else None
+        return Outcome(error=message, heard=heard, observed_at=self.now() if heard else None)
+
+    async def _announce_repeats(self, h: Hold, placements: list[Placement]) -> None:
+        """The remaining announcement rounds of ``spec.announce``, on the loop."""
+        for _ in range(h.announce_count - 1):
+            await asyncio.sleep(h.announce_interval_s)
+            for p in placements:
+                try:
+                    self.announcer.announce(p.interface, p.mac, p.address.ip)
+                except (errors.AliasError, OSError) as exc:
+                    log.warning(
+                        kv(
+                            "announce-failed",
+                            node=self.settings.node,
+                            aliasip=h.aliasip,
+                            address=p.address,
+                            error=exc,
+                        )
+                    )
+
+    def _stop_repeats(self, key: str) -> None:
+        task = self._repeats.pop(key, None)
+        if task is not None:
+            task.cancel()
+
+    # ------------------------------------------------------------------ report
+
+    async def _report(self, observed: list[Observed], outcomes: Mapping[str, Outcome]) -> None:
+        node = self.settings.node
+        for obs in observed:
+            view = view_for(node, obs, outcomes.get(obs.name, Outcome()), self.now())
+            if not needs_write(obs.view_of(node), view):
+                continue
+            assert view is not None
+            try:
+                answer = await asyncio.to_thread(
+                    self.kube.patch_aliasip_status, obs.name, patch_body(node, view)
+                )
+            except (ApiUnavailable, ApiError) as exc:
+                log.warning(kv("report-failed", node=node, aliasip=obs.name, error=exc))
+                continue
+            if _newer(answer, self.objects.get(obs.name)):
+                self.objects[obs.name] = answer
+            log.info(
+                kv(
+                    "report",
+                    node=node,
+                    aliasip=obs.name,
+                    state=view.state,
+                    epoch=view.epoch,
+                    message=view.message,
+                )
+            )
+
+
+def _with_holdings(outcome: Outcome, obs: Observed, held: list[HeldAlias]) -> Outcome:
+    """``outcome`` with what the kernel holds now for ``obs``'s addresses."""
+    if obs.spec is None:
+        return outcome
+    wanted = [a.ip for a in obs.spec.addresses]
+    mine = [h for h in held if h.address.ip in wanted]
+    interface = outcome.interface or (mine[0].interface if mine else None)
+    return replace(
+        outcome,
+        holds_all=len({h.address.ip for h in mine}) == len(set(wanted)),
+        holds_any=bool(mine),
+        interface=interface,
+    )
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+async def run_agent(agent: Agent, stop: asyncio.Event) -> None:
+    """Run until ``stop``; kept apart so tests can drive an Agent in-process."""
+    with contextlib.suppress(asyncio.CancelledError):
+        await agent.run(stop)

@@ -1,0 +1,107 @@
+"""Pure decisions about what an agent reports under ``status.nodes.<node>``, and when.
+
+The operator reads these views (design.md, "The contract between operator and agent"):
+
+- ``holding`` at epoch E: this node holds every address of the AliasIP for epoch E; also
+  while it still holds any of them after a failed delete (``message`` says why), because
+  the operator must never assign elsewhere while this node may still answer;
+- ``error`` at epoch E: status names this node, it holds none of the addresses and cannot
+  serve them now (link down, no covering interface, another node answers on the wire);
+- ``released`` at epoch E: status does not name this node and it holds none of the
+  addresses, after having held them (the first step of a planned move waits for this);
+- ``standby``: status does not name this node, which has not held them since.
+
+Write budget: a view is written only when it differs from the one the object already
+carries, ignoring the times (``needs_write``), so a steady cluster costs no writes and a
+restarted agent whose view is already right writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aliasip_api.status import NodeState, NodeView, node_view_patch
+from aliasip_nodeagent.reconcile import Observed
+
+# Every key a NodeView may carry: a merge patch must send null for the ones a view
+# leaves out, or an old ``message`` would outlive the error it described (RFC 7386).
+_VIEW_KEYS = ("state", "message", "epoch", "interface", "updatedAt", "holderHeard", "observedAt")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the daemon achieved for one AliasIP in one pass.
+
+    ``holds_all``: every address is held as wanted; ``holds_any``: at least one is still
+    held; ``error``: why holding (or releasing) failed; ``released``: addresses were deleted
+    in this pass; ``heard``/``observed_at``: a standby's probe on the wire, if one was made.
+    """
+
+    holds_all: bool = False
+    holds_any: bool = False
+    error: str | None = None
+    released: bool = False
+    interface: str | None = None
+    heard: bool | None = None
+    observed_at: datetime | None = None
+
+
+def view_for(
+    node: str, obs: Observed, outcome: Outcome, now: datetime, *, in_progress: bool = False
+) -> NodeView | None:
+    """The view this node should report for ``obs``, or None to report nothing (yet).
+
+    Nothing is reported for an object whose status does not parse, for a hold still in
+    progress, or for an AliasIP this node has no part in (not listed in ``spec.nodes``,
+    never reported, holding nothing).
+    """
+    if not obs.status_valid or in_progress:
+        return None
+    previous = obs.view_of(node)
+    epoch = obs.status.epoch
+    if obs.status.active_node == node:
+        if outcome.holds_all and outcome.error is None:
+            return NodeView(NodeState.HOLDING, None, epoch, outcome.interface, now)
+        if outcome.holds_any:
+            return NodeView(NodeState.HOLDING, outcome.error, epoch, outcome.interface, now)
+        message = outcome.error or obs.problem or "the addresses are not held"
+        return NodeView(NodeState.ERROR, message, epoch, outcome.interface, now)
+    listed = obs.spec is not None and node in obs.spec.nodes
+    if not (listed or previous is not None or outcome.released or outcome.holds_any):
+        return None
+    if outcome.holds_any:
+        message = outcome.error or "still holds addresses it must release"
+        return NodeView(NodeState.HOLDING, message, epoch, outcome.interface, now)
+    was_holder = previous is not None and previous.state in (NodeState.HOLDING, NodeState.RELEASED)
+    state = NodeState.RELEASED if outcome.released or was_holder else NodeState.STANDBY
+    heard, observed = outcome.heard, outcome.observed_at
+    if heard is None and previous is not None:
+        heard, observed = previous.holder_heard, previous.observed_at
+    return NodeView(state, outcome.error, epoch, None, now, heard, observed)
+
+
+def needs_write(current: NodeView | None, desired: NodeView | None) -> bool:
+    """Whether ``desired`` says something ``current`` (what the object carries) does not.
+
+    Times are ignored, except that a new probe result (``holderHeard``) is always news.
+    """
+    if desired is None:
+        return False
+    if current is None:
+        return True
+    return _essence(current) != _essence(desired)
+
+
+def _essence(view: NodeView) -> tuple[object, ...]:
+    return (view.state, view.message, view.epoch, view.interface, view.holder_heard)
+
+
+def patch_body(node: str, view: NodeView) -> dict[str, Any]:
+    """The merge patch for ``status.nodes.<node>``: the view, with null for absent keys."""
+    body = node_view_patch(node, view)
+    mine: dict[str, Any] = body["status"]["nodes"][node]
+    for key in _VIEW_KEYS:
+        mine.setdefault(key, None)
+    return body

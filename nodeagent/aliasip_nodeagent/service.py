@@ -1,0 +1,71 @@
+"""Wiring for ``aliasip-agent run``: settings, the real netlink/packet/API owners, signals.
+
+Kept apart from ``daemon`` (the behaviour) so that the daemon takes everything it touches
+as arguments, and from ``cli`` so that the one-shot commands never import the API client.
+SIGTERM and SIGINT end the loop and exit 0 *without* releasing anything (see ``daemon``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+from aliasip_nodeagent.daemon import Agent, Settings, run_agent
+
+PROG = "aliasip-agent run"
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="time=%(asctime)s level=%(levelname)s %(message)s",
+    )
+    if not args.node:
+        print(f"{PROG}: --node (or NODE_NAME) is required", file=sys.stderr)
+        return 2
+    try:
+        settings = Settings(
+            node=args.node,
+            lease_namespace=args.lease_namespace,
+            lease_duration_s=args.lease_duration,
+            renew_interval_s=args.renew_interval,
+            resync_interval_s=args.resync_interval,
+            probe_wait_s=args.probe_wait_ms / 1000,
+        )
+    except ValueError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    from aliasip_nodeagent.announce import Announcer
+    from aliasip_nodeagent.kube import KubeApi, load_configuration
+    from aliasip_nodeagent.netlink import NetlinkHost
+
+    try:
+        configuration = load_configuration(args.kubeconfig)
+    except Exception as exc:  # the kubernetes config loaders raise several kinds
+        print(f"{PROG}: cannot load API credentials: {exc}", file=sys.stderr)
+        return 1
+    # One thread owns the data path (netlink and packet sockets), created there.
+    dataplane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataplane")
+    netlink = dataplane.submit(NetlinkHost).result()
+    announcer = Announcer()
+    try:
+        kube = KubeApi(configuration, args.api_timeout)
+        asyncio.run(_main(Agent(settings, kube, netlink, announcer, dataplane)))
+    finally:
+        dataplane.submit(netlink.close).result()
+        dataplane.shutdown()
+        announcer.close()
+    return 0
+
+
+async def _main(agent: Agent) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await run_agent(agent, stop)

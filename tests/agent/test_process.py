@@ -1,0 +1,109 @@
+"""Real ``aliasip-agent run`` processes in node namespaces against the embedded API server.
+
+The test plays the operator (it writes ``status.activeNode``/``epoch``); the kernel is read
+with iproute2, the wire from the client namespace (the 10 ms prober: which MAC answered).
+"""
+
+from __future__ import annotations
+
+import signal
+
+from tests.agent.support import ALIAS, Cluster
+from tests.api.support import eventually
+
+
+def _ping(lab: Cluster) -> None:
+    lab.lan.run(lab.lan.client, "ping", "-c", "1", "-W", "1", ALIAS, check=False, timeout=5)
+
+
+def _held_by_node1(lab: Cluster) -> None:
+    lab.create_aliasip()
+    lab.set_active("node1", 1)
+    lab.start_agent("node1")
+    lab.start_agent("node2")
+    lab.wait_holds("node1", True)
+    lab.wait_view("node1", "holding", 1)
+
+
+def test_holder_standby_lease_and_planned_switchover(lab: Cluster) -> None:
+    node1, node2 = lab.lan.node("node1"), lab.lan.node("node2")
+    _held_by_node1(lab)
+    assert lab.wait_view("node1", "holding", 1)["interface"] == "eth1"
+    lab.wait_view("node2", "standby", 1)
+    assert not lab.holds("node2")
+    _ping(lab)
+    assert lab.lan.neighbour_mac(lab.lan.client, ALIAS) == node1.mac
+
+    # The Lease is renewed about once a second, by this node, for 3 s.
+    first = lab.lease("node1")
+    assert first is not None
+    assert first["spec"]["holderIdentity"] == "node1"
+    assert first["spec"]["leaseDurationSeconds"] == 3
+    eventually(
+        lambda: (lab.lease("node1") or {})["spec"]["renewTime"] != first["spec"]["renewTime"],
+        timeout=3,
+    )
+
+    # Release, then assign: node1 deletes and reports released before node2 adds.
+    prober = lab.start_prober(4.0)
+    lab.wait_probing("node1")
+    lab.set_active(None, 2)
+    lab.wait_view("node1", "released", 2)
+    assert not lab.holds("node1") and not lab.holds("node2")
+    lab.set_active("node2", 3)
+    lab.wait_view("node2", "holding", 3)
+    assert lab.holds("node2") and not lab.holds("node1")
+    lab.wait_view("node1", "released", 3)
+    report = lab.prober_report(prober)
+    assert report["split_brain_samples"] == []
+    segments = report["segments"]
+    assert [s["mac"] for s in segments] == [node1.mac, node2.mac]
+    assert segments[0]["last_ms"] < segments[1]["first_ms"]  # the wire saw node1 stop first
+
+    # An older epoch naming node1 is ignored (fencing token): node1 does not take it.
+    lab.set_active("node1", 2)
+    eventually(lambda: "event=stale-ignored node=node1 aliasip=web epoch=2" in lab.log("node1"))
+    assert not lab.holds("node1") and lab.holds("node2")
+
+
+def test_restart_adopts_without_a_blip_and_sigterm_keeps(lab: Cluster) -> None:
+    node1 = lab.lan.node("node1")
+    _held_by_node1(lab)
+    _ping(lab)
+    prober = lab.start_prober(4.0)
+    lab.wait_probing("node1")
+    lab.stop_agent("node1", signal.SIGKILL)
+    lab.start_agent("node1")
+    eventually(lambda: lab.log("node1").count("event=lease-acquired") == 2, timeout=10)
+    assert lab.holds("node1")
+
+    # SIGTERM: the agent exits at once and keeps the alias (not a failover).
+    assert lab.stop_agent("node1", signal.SIGTERM) == 0
+    assert lab.holds("node1")
+    report = lab.prober_report(prober)
+    assert report["split_brain_samples"] == []
+    assert report["gaps"] == [], report["gaps"]
+    assert {s["mac"] for s in report["segments"]} == {node1.mac}
+    assert "event=release" not in lab.log("node1")
+    assert "event=hold " not in lab.log("node1").split("event=start")[-1]  # adopted, not re-added
+
+
+def test_self_fencing_when_the_api_is_unreachable(lab: Cluster) -> None:
+    node1 = lab.lan.node("node1")
+    _held_by_node1(lab)
+    lab.lan.set_management_link(node1, False)
+    lab.wait_holds("node1", False, timeout=6)  # Lease 3 s: released before it expires
+    assert "event=self-fenced" in lab.log("node1")
+    lab.lan.set_management_link(node1, True)
+    # The status still names node1 at epoch 1 (no operator moved it): it holds again.
+    lab.wait_holds("node1", True, timeout=10)
+    lab.wait_view("node1", "holding", 1)
+
+
+def test_link_loss_is_reported_as_an_error(lab: Cluster) -> None:
+    node1 = lab.lan.node("node1")
+    _held_by_node1(lab)
+    lab.lan.run(node1, "ip", "link", "set", "eth1", "down")
+    view = lab.wait_view("node1", "error", 1)
+    assert "eth1" in view["message"]
+    assert not lab.holds("node1")
