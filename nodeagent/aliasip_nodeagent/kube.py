@@ -1,67 +1,32 @@
 """The only module of the agent that talks to the Kubernetes API (one owner per side effect).
 
-It uses the ``kubernetes`` client for what is hard to get right (kubeconfig and in-cluster
-credentials, TLS, client certificates, token refresh) and its REST transport for the
-requests themselves, with JSON bodies in and out: the generated typed methods would turn
-a dict merge patch into a strategic merge patch (which kube-apiserver refuses for custom
-resources) and re-encode times in their own format.
-
-Every call is synchronous and bounded by a timeout; ``daemon`` runs them in worker
-threads so the event loop never blocks. Errors come out as two kinds only:
-``ApiUnavailable`` (no answer: the caller retries, and self-fences if it lasts) and
-``ApiError`` (an answer with an error status, e.g. 409 Conflict or 410 Gone).
+The agent's calls: list and watch AliasIPs, merge-patch its own ``status.nodes`` key, renew
+its Lease. The transport (credentials, JSON bodies, timeouts, the two error kinds
+``ApiUnavailable`` and ``ApiError``) is ``aliasip_api.rest``, shared with the operator;
+``daemon`` runs every call in a worker thread so the event loop never blocks.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kubernetes import config as kube_config
-from kubernetes.client import Configuration
-from kubernetes.client.rest import RESTClientObject
-
 from aliasip_api import kubetime
+from aliasip_api.rest import (
+    ALIASIPS,
+    MERGE_PATCH,
+    ApiError,
+    ApiUnavailable,
+    RestClient,
+    leases_path,
+    load_configuration,
+)
 
-GROUP = "aliasip.io"
-VERSION = "v1alpha1"
-PLURAL = "aliasips"
-ALIASIPS = f"/apis/{GROUP}/{VERSION}/{PLURAL}"
-MERGE_PATCH = "application/merge-patch+json"
-
-
-class ApiUnavailable(Exception):
-    """The API server did not answer (connection refused, timeout, reset)."""
-
-
-class ApiError(Exception):
-    """The API server answered with an error status."""
-
-    def __init__(self, status: int, reason: str, body: str = "") -> None:
-        super().__init__(f"HTTP {status} {reason}: {body[:300]}".rstrip(": "))
-        self.status = status
-        self.reason = reason
-
-
-def load_configuration(kubeconfig: str | None) -> Any:
-    """A client configuration from ``kubeconfig``, or in-cluster (service account)."""
-    cfg = Configuration()
-    if kubeconfig:
-        kube_config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, client_configuration=cfg
-        )
-    else:
-        kube_config.load_incluster_config(  # type: ignore[no-untyped-call]
-            client_configuration=cfg
-        )
-    # No hidden retries: a retry loop inside urllib3 would stretch a call past the Lease.
-    cfg.retries = False
-    return cfg
+__all__ = ["ApiError", "ApiUnavailable", "KubeApi", "Listing", "load_configuration"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +37,7 @@ class Listing:
     resource_version: str
 
 
-class KubeApi:
+class KubeApi(RestClient):
     """The agent's calls: list and watch AliasIPs, patch our status key, our Lease.
 
     ``timeout_s`` bounds each ordinary call (connect and read): the daemon's Lease
@@ -80,58 +45,8 @@ class KubeApi:
     """
 
     def __init__(self, configuration: Any, timeout_s: float = 2.0) -> None:
-        self._cfg = configuration
-        self._timeout = (timeout_s, timeout_s)
-        self._local = threading.local()
+        super().__init__(configuration, "aliasip-agent", timeout_s)
         self._lease: dict[str, Any] | None = None
-
-    def _rest(self) -> Any:
-        # One transport per thread: a watch streams on its own connection pool.
-        rest = getattr(self._local, "rest", None)
-        if rest is None:
-            rest = RESTClientObject(self._cfg)
-            self._local.rest = rest
-        return rest
-
-    def _headers(self, content_type: str | None = None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": "aliasip-agent"}
-        for auth in self._cfg.auth_settings().values():
-            if auth.get("in") == "header" and auth.get("value"):
-                headers[auth["key"]] = auth["value"]
-        if content_type:
-            headers["Content-Type"] = content_type
-        return headers
-
-    def _url(self, path: str, params: Mapping[str, object] | None = None) -> str:
-        query = f"?{urllib.parse.urlencode(params)}" if params else ""
-        return f"{self._cfg.host.rstrip('/')}{path}{query}"
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        params: Mapping[str, object] | None = None,
-        content_type: str = "application/json",
-    ) -> dict[str, Any]:
-        """One call; the decoded JSON answer, or ``ApiError``/``ApiUnavailable``."""
-        try:
-            response = self._rest().request(
-                method,
-                self._url(path, params),
-                headers=self._headers(content_type if body is not None else None),
-                body=body,
-                _request_timeout=self._timeout,
-            )
-            data = response.read()
-        except Exception as exc:  # urllib3 and socket errors: no answer
-            raise ApiUnavailable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
-        text = data.decode() if isinstance(data, bytes) else str(data or "")
-        if not 200 <= response.status < 300:
-            raise ApiError(response.status, str(response.reason), text)
-        decoded: dict[str, Any] = json.loads(text) if text else {}
-        return decoded
 
     # ------------------------------------------------------------------ AliasIPs
 
@@ -153,10 +68,10 @@ class KubeApi:
             "timeoutSeconds": str(timeout_s),
         }
         try:
-            response = self._rest().request(
+            response = self.transport().request(
                 "GET",
-                self._url(ALIASIPS, params),
-                headers=self._headers(),
+                self.url(ALIASIPS, params),
+                headers=self.headers(),
                 _request_timeout=(self._timeout[0], timeout_s + 10),
             )
         except Exception as exc:
@@ -197,7 +112,7 @@ class KubeApi:
         409 or 404 (someone else wrote or deleted it, e.g. our previous life) it is read
         again, or created.
         """
-        base = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+        base = leases_path(namespace)
         stamp = kubetime.format_micro_time(now)
         lease = self._lease
         for _attempt in range(3):

@@ -1,0 +1,134 @@
+"""The real operator process against the embedded API: placement, switchover, failover,
+conflicts, invalid specs, and leader election between two replicas."""
+
+from __future__ import annotations
+
+import time
+
+from aliasip_operator.observations import SWITCHOVER_ANNOTATION as SWITCHOVER
+from tests.api.support import ApiLab, eventually
+from tests.operatorproc.support import (
+    ALIASIPS,
+    Agents,
+    create,
+    events,
+    leader,
+    obj,
+    operators,
+    prepare,
+    report,
+    set_ready,
+    status,
+    wait_status,
+)
+
+
+def test_create_places_on_the_first_preferred_node_then_active(lab: ApiLab) -> None:
+    prepare(lab)
+    with Agents(lab).running(), operators(lab, "op-a") as (op,):
+        create(lab, "web")
+        try:
+            got = wait_status(lab, "web", activeNode="node1", epoch=1, phase="Switching")
+            report(lab, "web", "node1", "holding", 1)
+            report(lab, "web", "node2", "standby", 1)
+            wait_status(lab, "web", activeNode="node1", epoch=1, phase="Active")
+        except AssertionError:
+            print(op.output())
+            raise
+        assert got["conditions"][0]["type"] == "Ready"
+        assert any(e["reason"] == "Placement" for e in events(lab, "web"))
+        assert obj(lab, "web")["metadata"].get("finalizers") == ["aliasip.io/operator"]
+
+
+def _active_on_node1(lab: ApiLab, name: str = "web") -> None:
+    create(lab, name)
+    wait_status(lab, name, activeNode="node1", epoch=1)
+    report(lab, name, "node1", "holding", 1)
+    report(lab, name, "node2", "standby", 1)
+    wait_status(lab, name, activeNode="node1", epoch=1, phase="Active")
+
+
+def test_planned_switchover_releases_then_assigns_and_consumes_the_annotation(
+    lab: ApiLab,
+) -> None:
+    prepare(lab)
+    with Agents(lab).running(), operators(lab, "op-a"):
+        _active_on_node1(lab)
+        patch = {"metadata": {"annotations": {SWITCHOVER: "node2"}}}
+        assert lab.client.patch(f"{ALIASIPS}/web", patch).status == 200
+        # Step 1: nobody may hold; node2 is not named before node1 reports released.
+        wait_status(lab, "web", activeNode=None, epoch=2, phase="Switching")
+        assert status(lab, "web").get("activeNode") is None
+        report(lab, "web", "node1", "released", 2)
+        wait_status(lab, "web", activeNode="node2", epoch=3)
+        report(lab, "web", "node2", "holding", 3)
+        wait_status(lab, "web", activeNode="node2", epoch=3, phase="Active")
+        eventually(
+            lambda: SWITCHOVER not in (obj(lab, "web")["metadata"].get("annotations") or {}),
+            timeout=5,
+        )
+        assert any(e["reason"] == "SwitchoverComplete" for e in events(lab, "web"))
+
+
+def test_failover_when_the_holders_lease_expires_and_its_node_is_not_ready(
+    lab: ApiLab,
+) -> None:
+    prepare(lab)
+    with Agents(lab).running() as agents, operators(lab, "op-a"):
+        _active_on_node1(lab)
+        agents.alive.discard("node1")
+        # The Lease alone is not evidence that node1 went silent: Degraded, nothing moves.
+        wait_status(lab, "web", activeNode="node1", epoch=1, phase="Degraded")
+        set_ready(lab, "node1", False)
+        try:
+            got = wait_status(lab, "web", timeout=10, activeNode="node2", epoch=2)
+        except AssertionError:
+            print(status(lab, "web"))
+            print(lab.client.get("/api/v1/nodes/node1").json["status"])
+            raise
+        assert got["lastTransition"]["reason"] == "Failover"
+        assert any(e["reason"] == "Failover" and e["type"] == "Warning" for e in events(lab, "web"))
+
+
+def test_the_younger_of_two_aliasips_with_one_address_is_a_conflict(lab: ApiLab) -> None:
+    prepare(lab)
+    with Agents(lab).running(), operators(lab, "op-a"):
+        _active_on_node1(lab, "older")
+        before = status(lab, "older")
+        create(lab, "younger")
+        got = wait_status(lab, "younger", phase="Conflict", activeNode=None)
+        assert "older" in got["conditions"][0]["message"]
+        eventually(lambda: [e for e in events(lab, "younger") if e["type"] == "Warning"])
+        assert status(lab, "older") == before
+
+
+def test_an_invalid_spec_is_reported_not_retried(lab: ApiLab) -> None:
+    prepare(lab)
+    with Agents(lab).running(), operators(lab, "op-a") as (op,):
+        create(lab, "bad", "198.18.0.0/24")  # schema-valid, but the network address
+        got = wait_status(lab, "bad", phase="Invalid", activeNode=None)
+        message = got["conditions"][0]["message"]
+        assert "198.18.0.0" in message
+        warnings = eventually(lambda: [e for e in events(lab, "bad") if e["type"] == "Warning"])
+        assert warnings[0]["message"] == message
+        assert "Traceback" not in op.output()
+
+
+def test_two_replicas_one_leader_and_failover_after_the_leader_is_killed(lab: ApiLab) -> None:
+    prepare(lab)
+    with Agents(lab).running() as agents, operators(lab, "op-a", "op-b") as ops:
+        first = eventually(lambda: leader(lab), timeout=10)
+        _active_on_node1(lab)
+        by_name = {op.identity: op for op in ops}
+        by_name[first].kill()
+        other = next(name for name in by_name if name != first)
+        started = time.monotonic()
+        eventually(lambda: leader(lab) == other, timeout=8, interval=0.05)
+        took = time.monotonic() - started
+        assert took < 6, took
+        # The new leader still fails over.
+        agents.alive.discard("node1")
+        wait_status(lab, "web", activeNode="node1", epoch=1, phase="Degraded")
+        set_ready(lab, "node1", False)
+        wait_status(lab, "web", timeout=10, activeNode="node2", epoch=2)
+        assert by_name[other].proc.poll() is None
