@@ -2,10 +2,8 @@
 # The one aliasip image, with several entry points (the `[project.scripts]` of
 # pyproject.toml):
 #   aliasip-operator   the decider (kopf) -- the default command; the Deployment runs it.
-#                      NOT in pyproject.toml yet: it comes with issue 4, and until then
-#                      this image's default command does not exist.
-#   aliasip-agent      the node agent; the DaemonSet runs `aliasip-agent run --node NODE`
-#                      (`run` comes with issue 4; the one-shot commands exist today).
+#   aliasip-agent      the node agent; the DaemonSet runs `aliasip-agent run --node NODE`;
+#                      its one-shot commands (apply, release, list) work by hand too.
 #   aliasip-lab        the one-machine lab; shipped because it is part of the same
 #                      distribution, not used in a cluster.
 # tests/manifests/test_dockerfile.py checks these names against pyproject.toml and the
@@ -22,8 +20,8 @@ WORKDIR /src
 # .dockerignore keeps .git, .venv, caches, tests and benchmarks out of the context.
 COPY . .
 RUN /opt/aliasip/bin/pip install --no-cache-dir --disable-pip-version-check . \
-    && /opt/aliasip/bin/aliasip-agent --help >/dev/null
-# When issue 4 adds aliasip-operator, check it here too: `aliasip-operator --help`.
+    && /opt/aliasip/bin/aliasip-agent --help >/dev/null \
+    && /opt/aliasip/bin/aliasip-operator --help >/dev/null
 
 FROM python:3.11-slim
 # No network tools: the agent talks netlink itself (pyroute2) and sends and receives
