@@ -110,24 +110,27 @@ def probe_frame(mac: str, ip: IPAddress) -> Packet:
 
 
 def conflicting_mac(frame: Packet, ip: IPAddress, own_mac: str) -> str | None:
-    """The MAC of another host that claims or probes ``ip`` in ``frame``, else None."""
+    """The MAC of another host that *claims* ``ip`` in ``frame``, else None.
+
+    A claim is an ARP frame whose sender IP is ``ip`` (a reply, a gratuitous request or
+    reply) or a neighbour advertisement for it. Another host's *probe* (ARP from 0.0.0.0,
+    DAD solicitation from ::) is deliberately not a conflict, unlike RFC 5227's
+    simultaneous-probe rule: in aliasip the operator serialises assignments, so a prober
+    is never a holder; it is a standby checking whether the holder still answers
+    (design.md, "Unplanned failover"). Taking that as a conflict would make a node that
+    takes over at the same moment refuse the address it was assigned.
+    """
     if frame.haslayer(Ether) and frame[Ether].src.lower() == own_mac.lower():
         return None  # our own frame, seen on the way out
     if ip.version == 4:
         if not frame.haslayer(ARP):
             return None
         arp = frame[ARP]
-        claims = arp.psrc == str(ip)
-        probes = arp.op == ARP_REQUEST and arp.psrc == "0.0.0.0" and arp.pdst == str(ip)
-        return str(arp.hwsrc) if claims or probes else None
+        return str(arp.hwsrc) if arp.psrc == str(ip) else None
     inet6 = _inet6()
     if frame.haslayer(inet6.ICMPv6ND_NA):
         target = frame[inet6.ICMPv6ND_NA].tgt
         if ipaddress.ip_address(target) == ip:
-            return str(frame[Ether].src)
-    if frame.haslayer(inet6.ICMPv6ND_NS):
-        ns_target = ipaddress.ip_address(frame[inet6.ICMPv6ND_NS].tgt)
-        if ns_target == ip and frame[inet6.IPv6].src == "::":
             return str(frame[Ether].src)
     return None
 

@@ -18,7 +18,9 @@ Tasks, one concern each:
 - **resync**: wakes the reconcile every ``resync_interval_s`` for a full pass: re-adds a
   missing alias, re-announces held ones, and finds link loss (the data path refuses a
   link without carrier, the aliases are deleted and ``error`` is reported, so the
-  operator fails over; kube-vip #682 re-added an address during carrier loss).
+  operator fails over; kube-vip #682 re-added an address during carrier loss). On a
+  full pass a standby also watches the holders (``watch``): one Lease read per holder,
+  and only when that Lease lapsed a probe on the wire, reported as ``holderHeard``.
 
 SIGTERM/SIGINT stop the loop *without* releasing anything: a restarted agent (DaemonSet
 roll-out) is not a failover; the next agent adopts its marked addresses without a blip.
@@ -42,9 +44,17 @@ from aliasip_nodeagent import errors
 from aliasip_nodeagent.dataplane import Announce, Netlink, apply_alias
 from aliasip_nodeagent.hoststate import HeldAlias
 from aliasip_nodeagent.kube import ApiError, ApiUnavailable, KubeApi
-from aliasip_nodeagent.placement import Placement
-from aliasip_nodeagent.reconcile import Hold, Observed, matches, observe, plan
+from aliasip_nodeagent.placement import AliasRequest, Placement, decide_placement
+from aliasip_nodeagent.reconcile import Hold, Observed, matches, observe, plan, requests_for
 from aliasip_nodeagent.report import Outcome, needs_write, patch_body, view_for
+from aliasip_nodeagent.watch import (
+    HolderLease,
+    lease_lapsed,
+    lease_name,
+    parse_lease,
+    report_due,
+    watched_holder,
+)
 
 log = logging.getLogger("aliasip.agent")
 T = TypeVar("T")
@@ -315,6 +325,8 @@ class Agent:
             try:
                 async with self._dataplane:
                     outcomes, observed = await self._apply(full)
+                if full:
+                    outcomes = await self._watch_holders(observed, outcomes)
                 await self._report(observed, outcomes)
             except Exception as exc:  # one bad pass must not end the agent
                 log.exception(kv("reconcile-failed", node=self.settings.node, error=exc))
@@ -469,13 +481,80 @@ class Agent:
         if task is not None:
             task.cancel()
 
+    # ------------------------------------------------------------------ watch the holders
+
+    async def _watch_holders(
+        self, observed: list[Observed], outcomes: dict[str, Outcome]
+    ) -> dict[str, Outcome]:
+        """Probe for the AliasIPs whose holder's Lease lapsed; one Lease read per holder.
+
+        While the holder's Lease is valid nothing is probed and nothing new is reported
+        (``view_for`` keeps the previous observation; no write).
+        """
+        node = self.settings.node
+        leases: dict[str, tuple[bool, HolderLease | None]] = {}
+        for obs in observed:
+            holder = watched_holder(node, obs)
+            if holder is None or obs.spec is None:
+                continue
+            if holder not in leases:
+                leases[holder] = await self._read_lease(holder)
+            known, lease = leases[holder]
+            if not known or not lease_lapsed(lease, holder, self.now()):
+                continue
+            observed_at = self.now()
+            async with self._dataplane:
+                heard = await self._io(self._probe_all, requests_for(obs.spec))
+            if heard is None:
+                continue  # this node cannot look (its own link is down ...): say nothing
+            if not report_due(obs.view_of(node), heard, lease):
+                continue
+            log.info(kv("holder-probed", node=node, aliasip=obs.name, holder=holder, heard=heard))
+            base = outcomes.get(obs.name, Outcome())
+            outcomes[obs.name] = replace(base, heard=heard, observed_at=observed_at, fresh=True)
+        return outcomes
+
+    async def _read_lease(self, holder: str) -> tuple[bool, HolderLease | None]:
+        """(read, lease): ``read`` is False when the API did not answer (nothing is known)."""
+        try:
+            body = await asyncio.to_thread(
+                self.kube.get_lease, self.settings.lease_namespace, lease_name(holder)
+            )
+        except (ApiUnavailable, ApiError) as exc:
+            node = self.settings.node
+            log.warning(kv("holder-lease-failed", node=node, holder=holder, error=exc))
+            return False, None
+        return True, (parse_lease(body) if body is not None else None)
+
+    def _probe_all(self, requests: tuple[AliasRequest, ...]) -> bool | None:
+        """On the data-path thread: whether anyone answers for any of the addresses.
+
+        None when this node cannot probe one of them (no covering interface, link down,
+        held here): silence heard through a dead link is no evidence.
+        """
+        for request in requests:
+            try:
+                snapshot = self.netlink.snapshot(request.ip.version, request.interface)
+                placement = decide_placement(request, snapshot)
+            except errors.AliasError:
+                return None
+            if placement.already_held:
+                return None
+            result = self.announcer.probe(
+                placement.interface, placement.mac, placement.address.ip, self.settings.probe_wait_s
+            )
+            if result.conflict_mac:
+                return True
+        return False
+
     # ------------------------------------------------------------------ report
 
     async def _report(self, observed: list[Observed], outcomes: Mapping[str, Outcome]) -> None:
         node = self.settings.node
         for obs in observed:
-            view = view_for(node, obs, outcomes.get(obs.name, Outcome()), self.now())
-            if not needs_write(obs.view_of(node), view):
+            outcome = outcomes.get(obs.name, Outcome())
+            view = view_for(node, obs, outcome, self.now())
+            if not (needs_write(obs.view_of(node), view) or (outcome.fresh and view is not None)):
                 continue
             assert view is not None
             try:
@@ -495,6 +574,7 @@ class Agent:
                     state=view.state,
                     epoch=view.epoch,
                     message=view.message,
+                    holderHeard=view.holder_heard,
                 )
             )
 

@@ -1,8 +1,9 @@
 """The only module of the agent that talks to the Kubernetes API (one owner per side effect).
 
 The agent's calls: list and watch AliasIPs, merge-patch its own ``status.nodes`` key, renew
-its Lease. The transport (credentials, JSON bodies, timeouts, the two error kinds
-``ApiUnavailable`` and ``ApiError``) is ``aliasip_api.rest``, shared with the operator;
+its Lease, read a holder's Lease (a standby watching it). The transport (credentials, JSON
+bodies, timeouts, the two error kinds ``ApiUnavailable`` and ``ApiError``) is
+``aliasip_api.rest``, shared with the operator;
 ``daemon`` runs every call in a worker thread so the event loop never blocks.
 """
 
@@ -101,6 +102,15 @@ class KubeApi(RestClient):
         return self.request("PATCH", path, dict(body), content_type=MERGE_PATCH)
 
     # ------------------------------------------------------------------ Lease
+
+    def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """Another node's agent Lease (a standby watching its holder), None if absent."""
+        try:
+            return self.request("GET", f"{leases_path(namespace)}/{urllib.parse.quote(name)}")
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     def renew_lease(
         self, namespace: str, name: str, holder: str, duration_s: int, now: datetime

@@ -36,7 +36,9 @@ class Outcome:
 
     ``holds_all``: every address is held as wanted; ``holds_any``: at least one is still
     held; ``error``: why holding (or releasing) failed; ``released``: addresses were deleted
-    in this pass; ``heard``/``observed_at``: a standby's probe on the wire, if one was made.
+    in this pass; ``heard``/``observed_at``: a standby's probe on the wire, if one was made;
+    ``fresh``: that probe must be written even if its value is unchanged (a new expiry of
+    the holder's Lease, ``watch.report_due``).
     """
 
     holds_all: bool = False
@@ -46,6 +48,7 @@ class Outcome:
     interface: str | None = None
     heard: bool | None = None
     observed_at: datetime | None = None
+    fresh: bool = False
 
 
 def view_for(

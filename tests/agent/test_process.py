@@ -7,7 +7,10 @@ with iproute2, the wire from the client namespace (the 10 ms prober: which MAC a
 from __future__ import annotations
 
 import signal
+from datetime import timedelta
+from typing import Any
 
+from aliasip_api import kubetime
 from tests.agent.support import ALIAS, Cluster
 from tests.api.support import eventually
 
@@ -107,3 +110,34 @@ def test_link_loss_is_reported_as_an_error(lab: Cluster) -> None:
     view = lab.wait_view("node1", "error", 1)
     assert "eth1" in view["message"]
     assert not lab.holds("node1")
+
+
+def test_standby_reports_whether_the_lapsed_holder_still_answers(lab: Cluster) -> None:
+    """Agent dead, kernel alive: heard (not a failover); then the node's cable: silent."""
+    node1 = lab.lan.node("node1")
+    _held_by_node1(lab)
+    lab.wait_view("node2", "standby", 1)
+    assert "holderHeard" not in lab.view("node2")  # nothing probed while the Lease is valid
+
+    lab.stop_agent("node1", signal.SIGKILL)
+    lease = lab.lease("node1")
+    assert lease is not None
+    spec = lease["spec"]
+    expiry = kubetime.parse_time(spec["renewTime"]) + timedelta(
+        seconds=spec["leaseDurationSeconds"]
+    )
+
+    def observed(heard: bool) -> dict[str, Any] | None:
+        view = lab.view("node2")
+        at = view.get("observedAt")
+        if view.get("holderHeard") is heard and at and kubetime.parse_time(at) >= expiry:
+            return view
+        return None
+
+    eventually(lambda: observed(True), timeout=10, interval=0.1)
+    assert lab.holds("node1") and not lab.holds("node2")
+    assert lab.view("node2")["state"] == "standby"
+
+    lab.lan.set_link(node1, up=False)
+    eventually(lambda: observed(False), timeout=10, interval=0.1)
+    assert not lab.holds("node2")  # the agent reports; only the operator moves the alias
