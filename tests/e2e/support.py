@@ -15,7 +15,7 @@ import json
 import re
 import signal
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aliasip_lab.lan import ip
@@ -31,18 +31,20 @@ class E2E:
     cluster: Cluster
     api: ApiLab
     operator: Operator
+    replicas: list[Operator] = field(default_factory=list)  # every operator process started
 
     # -- the user, through kubectl ---------------------------------------------------------
 
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
         return self.api.kubectl(*args, stdin=stdin).stdout
 
-    def apply_aliasip(self, name: str, address: str = ADDRESS) -> None:
+    def apply_aliasip(self, name: str, address: str = ADDRESS, **spec: Any) -> None:
+        """``kubectl apply`` an AliasIP on both nodes; ``spec`` adds fields (``failback``)."""
         body = {
             "apiVersion": "aliasip.io/v1alpha1",
             "kind": "AliasIP",
             "metadata": {"name": name},
-            "spec": {"addresses": [address], "nodes": list(NODES)},
+            "spec": {"addresses": [address], "nodes": list(NODES), **spec},
         }
         self.kubectl("apply", "-f", "-", stdin=json.dumps(body))
 
@@ -75,13 +77,15 @@ class E2E:
         return events(self.api, name)
 
     def logs(self) -> str:
-        parts = [f"--- operator ---\n{self.operator.output()}"]
+        replicas = self.replicas or [self.operator]
+        parts = [f"--- operator {op.identity} ---\n{op.output()}" for op in replicas]
         parts += [f"--- agent {n} ---\n{self.cluster.log(n)}" for n in NODES]
         return "\n".join(parts)
 
 
 @contextlib.contextmanager
-def e2e() -> Iterator[E2E]:
+def e2e(*identities: str) -> Iterator[E2E]:
+    """The lab with one operator replica per identity (default: one, ``op-a``)."""
     with cluster() as made:
         assert made.lan.api_ns is not None
         api = ApiLab(made.lan.api_ns, made.server, made.api, made.workdir)
@@ -91,8 +95,8 @@ def e2e() -> Iterator[E2E]:
             body["status"]["addresses"] = [{"type": "InternalIP", "address": str(host.ipv4.ip)}]
             reply = made.api.post("/api/v1/nodes", body)
             assert reply.status == 201, reply.body
-        with operators(api, "op-a") as (op,):
-            lab = E2E(made, api, op)
+        with operators(api, *(identities or ("op-a",))) as started:
+            lab = E2E(made, api, started[0], started)
             try:
                 for name in NODES:
                     made.start_agent(name)
