@@ -7,6 +7,7 @@ with iproute2, the wire from the client namespace (the 10 ms prober: which MAC a
 from __future__ import annotations
 
 import signal
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -141,3 +142,39 @@ def test_standby_reports_whether_the_lapsed_holder_still_answers(lab: Cluster) -
     lab.lan.set_link(node1, up=False)
     eventually(lambda: observed(False), timeout=10, interval=0.1)
     assert not lab.holds("node2")  # the agent reports; only the operator moves the alias
+
+
+def test_periodic_reconcile_re_adds_an_alias_deleted_behind_its_back(lab: Cluster) -> None:
+    """Level-triggered: the kernel lost the alias without any API event; the resync restores it."""
+    node1 = lab.lan.node("node1")
+    _held_by_node1(lab)
+    lab.lan.run(node1, "ip", "addr", "del", f"{ALIAS}/24", "dev", "eth1")
+    assert not lab.holds("node1")
+    lab.wait_holds("node1", True, timeout=10)  # resync every 1 s in these tests
+    shown = lab.lan.run(node1, "ip", "-o", "addr", "show", "dev", "eth1").stdout
+    assert any(ALIAS in line and "eth1:aip" in line for line in shown.splitlines())
+    assert not lab.holds("node2")
+
+
+def test_start_removes_its_own_marks_when_the_status_names_another_node(lab: Cluster) -> None:
+    """An address node2 marked earlier (a previous life) goes when the status says node1."""
+    node2 = lab.lan.node("node2")
+    lab.create_aliasip()
+    lab.set_active("node1", 1)
+    lab.start_agent("node1")
+    lab.wait_holds("node1", True)
+    # node2 marked the alias in a previous life (the CLI marks exactly as the daemon does).
+    done = lab.lan.run(
+        node2, sys.executable, "-m", "aliasip_nodeagent", "apply", ALIAS,
+        "--no-probe", "--announce-count", "1", check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert lab.holds("node2")
+    # A foreign address on node2 (not aliasip's) must survive the cleanup.
+    lab.lan.run(node2, "ip", "addr", "add", "198.18.0.60/24", "dev", "eth1")
+    lab.start_agent("node2")
+    lab.wait_holds("node2", False)
+    lab.wait_view("node2", "released", 1)  # it let go of what it held at this epoch
+    assert 'reason="status names node1"' in lab.log("node2")
+    assert lab.holds("node2", "198.18.0.60")
+    assert lab.holds("node1")
