@@ -40,6 +40,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from aliasip_api.lease import AgentLease, agent_lease_name, parse_lease
 from aliasip_nodeagent import errors
 from aliasip_nodeagent.dataplane import Announce, Netlink, apply_alias
 from aliasip_nodeagent.hoststate import HeldAlias
@@ -47,14 +48,7 @@ from aliasip_nodeagent.kube import ApiError, ApiUnavailable, KubeApi
 from aliasip_nodeagent.placement import AliasRequest, Placement, decide_placement
 from aliasip_nodeagent.reconcile import Hold, Observed, matches, observe, plan, requests_for
 from aliasip_nodeagent.report import Outcome, needs_write, patch_body, view_for
-from aliasip_nodeagent.watch import (
-    HolderLease,
-    lease_lapsed,
-    lease_name,
-    parse_lease,
-    report_due,
-    watched_holder,
-)
+from aliasip_nodeagent.watch import lease_lapsed, report_due, watched_holder
 
 log = logging.getLogger("aliasip.agent")
 T = TypeVar("T")
@@ -90,7 +84,7 @@ class Settings:
 
     @property
     def lease_name(self) -> str:
-        return f"aliasip-agent-{self.node}"
+        return agent_lease_name(self.node)
 
 
 def _newer(candidate: Mapping[str, Any], current: Mapping[str, Any] | None) -> bool:
@@ -492,7 +486,7 @@ class Agent:
         (``view_for`` keeps the previous observation; no write).
         """
         node = self.settings.node
-        leases: dict[str, tuple[bool, HolderLease | None]] = {}
+        leases: dict[str, tuple[bool, AgentLease | None]] = {}
         for obs in observed:
             holder = watched_holder(node, obs)
             if holder is None or obs.spec is None:
@@ -514,11 +508,11 @@ class Agent:
             outcomes[obs.name] = replace(base, heard=heard, observed_at=observed_at, fresh=True)
         return outcomes
 
-    async def _read_lease(self, holder: str) -> tuple[bool, HolderLease | None]:
+    async def _read_lease(self, holder: str) -> tuple[bool, AgentLease | None]:
         """(read, lease): ``read`` is False when the API did not answer (nothing is known)."""
         try:
             body = await asyncio.to_thread(
-                self.kube.get_lease, self.settings.lease_namespace, lease_name(holder)
+                self.kube.get_lease, self.settings.lease_namespace, agent_lease_name(holder)
             )
         except (ApiUnavailable, ApiError) as exc:
             node = self.settings.node

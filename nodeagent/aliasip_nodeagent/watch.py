@@ -19,53 +19,11 @@ Node objects (its RBAC), so it cannot evaluate the selector against its own labe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from aliasip_api import kubetime
+from aliasip_api.lease import AgentLease
 from aliasip_api.status import NodeView
 from aliasip_nodeagent.reconcile import Observed
-
-
-def lease_name(node: str) -> str:
-    """The agent Lease of ``node`` (as ``Settings.lease_name``)."""
-    return f"aliasip-agent-{node}"
-
-
-@dataclass(frozen=True)
-class HolderLease:
-    """The holder's agent Lease, reduced to what liveness needs (as the operator reads it)."""
-
-    holder: str | None
-    renew_time: datetime | None
-    duration_s: int | None
-
-    @property
-    def expires_at(self) -> datetime | None:
-        if self.renew_time is None or self.duration_s is None:
-            return None
-        return self.renew_time + timedelta(seconds=self.duration_s)
-
-
-def parse_lease(obj: Mapping[str, Any]) -> HolderLease:
-    """Read a Lease; a malformed field reads as missing (so the Lease vouches for nobody)."""
-    spec = obj.get("spec") or {}
-    renew: datetime | None = None
-    raw = spec.get("renewTime")
-    if raw is not None:
-        try:
-            renew = kubetime.parse_time(str(raw))
-        except ValueError:
-            renew = None
-    duration = spec.get("leaseDurationSeconds")
-    holder = spec.get("holderIdentity")
-    return HolderLease(
-        holder=str(holder) if holder else None,
-        renew_time=renew,
-        duration_s=duration if isinstance(duration, int) and duration > 0 else None,
-    )
 
 
 def watched_holder(node: str, obs: Observed) -> str | None:
@@ -85,7 +43,7 @@ def watched_holder(node: str, obs: Observed) -> str | None:
     return active
 
 
-def lease_lapsed(lease: HolderLease | None, holder: str, now: datetime) -> bool:
+def lease_lapsed(lease: AgentLease | None, holder: str, now: datetime) -> bool:
     """Whether the holder's agent Lease vouches for nobody at ``now``: it is missing, given
     up or held by another identity, or ``renewTime + leaseDurationSeconds <= now``.
 
@@ -94,13 +52,10 @@ def lease_lapsed(lease: HolderLease | None, holder: str, now: datetime) -> bool:
     made when this says lapsed is one the operator accepts; a skew only shifts the moment
     of the probe, never lets a probe from before the expiry count.
     """
-    if lease is None or lease.holder != holder:
-        return True
-    expires = lease.expires_at
-    return expires is None or now >= expires
+    return lease is None or not lease.valid_for(holder, now)
 
 
-def report_due(current: NodeView | None, heard: bool, lease: HolderLease | None) -> bool:
+def report_due(current: NodeView | None, heard: bool, lease: AgentLease | None) -> bool:
     """Whether a probe result ``heard`` must be written, given the view the object carries.
 
     Yes when the object carries no observation, another value, or one made before the

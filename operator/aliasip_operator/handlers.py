@@ -41,6 +41,7 @@ import kopf
 
 from aliasip_api.errors import InvalidAliasIP
 from aliasip_api.findings import conflict_findings
+from aliasip_api.lease import AGENT_LEASE_PREFIX
 from aliasip_api.nodes import NodeInfo, parse_node
 from aliasip_api.spec import AliasIP, parse_aliasip
 from aliasip_api.status import AliasIPStatus
@@ -58,7 +59,6 @@ from aliasip_operator.observations import (
 log = logging.getLogger(__name__)
 
 GROUP, VERSION, PLURAL = "aliasip.io", "v1alpha1", "aliasips"
-AGENT_LEASE_PREFIX = "aliasip-agent-"
 RECHECK_INTERVAL_S = 0.5
 FINALIZER = "aliasip.io/operator"
 

@@ -21,77 +21,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any
 
-from aliasip_api import kubetime
 from aliasip_api.errors import Finding
+from aliasip_api.lease import AgentLease, parse_lease
 from aliasip_api.nodes import NodeInfo
+
+__all__ = [
+    "SWITCHOVER_ANNOTATION",
+    "AgentLease",
+    "Observations",
+    "SwitchoverRequest",
+    "parse_lease",
+    "switchover_request",
+]
 
 SWITCHOVER_ANNOTATION = "aliasip.io/switchover-to"
 """Planned switchover request: a node name, or empty for "the best other node"."""
-
-
-@dataclass(frozen=True)
-class AgentLease:
-    """A node agent's Lease, reduced to what liveness needs.
-
-    ``holder`` is ``spec.holderIdentity``: the agent writes its node's name; client-go
-    empties it when an agent gives the Lease up on shutdown, which reads as expired.
-    """
-
-    holder: str | None
-    renew_time: datetime | None
-    duration_s: int | None
-
-    @property
-    def expires_at(self) -> datetime | None:
-        """``renewTime + leaseDurationSeconds``; None when either is missing."""
-        if self.renew_time is None or self.duration_s is None:
-            return None
-        return self.renew_time + timedelta(seconds=self.duration_s)
-
-    def expired(self, now: datetime) -> bool:
-        """Whether the Lease vouches for nobody at ``now``.
-
-        A Lease without a renew time or a duration never vouched for anyone, so it counts
-        as expired: liveness must be proven, not assumed. Expiry is inclusive (at exactly
-        ``renewTime + duration`` the Lease is expired), as client-go's leader election.
-        """
-        expires = self.expires_at
-        return expires is None or now >= expires
-
-    def valid_for(self, node: str, now: datetime) -> bool:
-        """Whether this Lease proves ``node``'s agent alive at ``now``.
-
-        The holder must be that node: a Lease given up (empty holder) or taken by
-        someone else proves nothing about the node's agent.
-        """
-        return self.holder == node and not self.expired(now)
-
-
-def parse_lease(obj: Mapping[str, Any]) -> AgentLease:
-    """Read a ``coordination.k8s.io/v1`` Lease (a dict as the API returns it).
-
-    A malformed ``renewTime`` reads as missing (so the Lease counts as expired) rather
-    than raising: one bad Lease must not stop the decisions for every AliasIP.
-    """
-    spec = obj.get("spec") or {}
-    renew: datetime | None = None
-    raw = spec.get("renewTime")
-    if raw is not None:
-        try:
-            renew = kubetime.parse_time(str(raw))
-        except ValueError:
-            renew = None
-    duration = spec.get("leaseDurationSeconds")
-    holder = spec.get("holderIdentity")
-    return AgentLease(
-        holder=str(holder) if holder else None,
-        renew_time=renew,
-        duration_s=duration if isinstance(duration, int) and duration > 0 else None,
-    )
 
 
 @dataclass(frozen=True)

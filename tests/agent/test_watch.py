@@ -8,15 +8,10 @@ from typing import Any
 import pytest
 
 from aliasip_api import kubetime
+from aliasip_api.lease import AgentLease, parse_lease
 from aliasip_api.status import NodeState, NodeView
 from aliasip_nodeagent.reconcile import observe
-from aliasip_nodeagent.watch import (
-    HolderLease,
-    lease_lapsed,
-    parse_lease,
-    report_due,
-    watched_holder,
-)
+from aliasip_nodeagent.watch import lease_lapsed, report_due, watched_holder
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 S = timedelta(seconds=1)
@@ -62,8 +57,8 @@ def test_watched_holder(body: dict[str, Any], expected: str | None) -> None:
     assert watched_holder("node2", observe(body)) == expected
 
 
-def lease(holder: str | None, renewed: datetime | None, duration: int | None = 3) -> HolderLease:
-    return HolderLease(holder, renewed, duration)
+def lease(holder: str | None, renewed: datetime | None, duration: int | None = 3) -> AgentLease:
+    return AgentLease(holder, renewed, duration)
 
 
 @pytest.mark.parametrize(
@@ -89,7 +84,7 @@ def lease(holder: str | None, renewed: datetime | None, duration: int | None = 3
         "no-duration",
     ],
 )
-def test_lease_lapsed(held: HolderLease | None, lapsed: bool) -> None:
+def test_lease_lapsed(held: AgentLease | None, lapsed: bool) -> None:
     assert lease_lapsed(held, "node1", NOW) is lapsed
 
 
@@ -101,10 +96,10 @@ def test_parse_lease() -> None:
             "leaseDurationSeconds": 3,
         }
     }
-    assert parse_lease(body) == HolderLease("node1", NOW, 3)
+    assert parse_lease(body) == AgentLease("node1", NOW, 3)
     assert parse_lease(body).expires_at == NOW + 3 * S
     bad = parse_lease({"spec": {"renewTime": "yesterday", "leaseDurationSeconds": 0}})
-    assert bad == HolderLease(None, None, None) and bad.expires_at is None
+    assert bad == AgentLease(None, None, None) and bad.expires_at is None
 
 
 def seen(heard: bool | None, at: datetime | None) -> NodeView:
@@ -140,6 +135,6 @@ EXPIRED = lease("node1", NOW - 10 * S)  # expired at NOW - 7 s
     ],
 )
 def test_report_due(
-    current: NodeView | None, heard: bool, held: HolderLease | None, due: bool
+    current: NodeView | None, heard: bool, held: AgentLease | None, due: bool
 ) -> None:
     assert report_due(current, heard, held) is due

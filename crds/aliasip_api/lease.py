@@ -1,0 +1,84 @@
+"""The node agent's Lease: the liveness contract between agents and the operator.
+
+Each agent renews a ``coordination.k8s.io/v1`` Lease ``aliasip-agent-<node>`` whose
+``holderIdentity`` is its node's name. The operator reads it to decide whether an agent is
+alive; a standby agent reads the holder's to know when to probe the wire for it. One
+reading, shared by both, so they agree on when a Lease has expired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from aliasip_api import kubetime
+
+AGENT_LEASE_PREFIX = "aliasip-agent-"
+
+
+def agent_lease_name(node: str) -> str:
+    """The name of ``node``'s agent Lease."""
+    return f"{AGENT_LEASE_PREFIX}{node}"
+
+
+@dataclass(frozen=True)
+class AgentLease:
+    """A node agent's Lease, reduced to what liveness needs.
+
+    ``holder`` is ``spec.holderIdentity``: the agent writes its node's name; client-go
+    empties it when an agent gives the Lease up on shutdown, which reads as expired.
+    """
+
+    holder: str | None
+    renew_time: datetime | None
+    duration_s: int | None
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """``renewTime + leaseDurationSeconds``; None when either is missing."""
+        if self.renew_time is None or self.duration_s is None:
+            return None
+        return self.renew_time + timedelta(seconds=self.duration_s)
+
+    def expired(self, now: datetime) -> bool:
+        """Whether the Lease vouches for nobody at ``now``.
+
+        A Lease without a renew time or a duration never vouched for anyone, so it counts
+        as expired: liveness must be proven, not assumed. Expiry is inclusive (at exactly
+        ``renewTime + duration`` the Lease is expired), as client-go's leader election.
+        """
+        expires = self.expires_at
+        return expires is None or now >= expires
+
+    def valid_for(self, node: str, now: datetime) -> bool:
+        """Whether this Lease proves ``node``'s agent alive at ``now``.
+
+        The holder must be that node: a Lease given up (empty holder) or taken by
+        someone else proves nothing about the node's agent.
+        """
+        return self.holder == node and not self.expired(now)
+
+
+def parse_lease(obj: Mapping[str, Any]) -> AgentLease:
+    """Read a ``coordination.k8s.io/v1`` Lease (a dict as the API returns it).
+
+    A malformed ``renewTime`` reads as missing (so the Lease counts as expired) rather
+    than raising: one bad Lease must not stop the decisions for every AliasIP.
+    """
+    spec = obj.get("spec") or {}
+    renew: datetime | None = None
+    raw = spec.get("renewTime")
+    if raw is not None:
+        try:
+            renew = kubetime.parse_time(str(raw))
+        except ValueError:
+            renew = None
+    duration = spec.get("leaseDurationSeconds")
+    holder = spec.get("holderIdentity")
+    return AgentLease(
+        holder=str(holder) if holder else None,
+        renew_time=renew,
+        duration_s=duration if isinstance(duration, int) and duration > 0 else None,
+    )
