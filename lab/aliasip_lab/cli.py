@@ -1,21 +1,30 @@
-"""``aliasip-lab``: the one-host lab.
+"""``aliasip-lab``: a whole cluster on one host.
 
-aliasip-lab demo                      move an alias between two namespace nodes, show it
-aliasip-lab probe ADDRESS [options]   the bounded 10 ms prober (run it in a client netns)
-aliasip-lab apiserver --listen ADDR:PORT [--kubeconfig PATH]
+aliasip-lab demo                      up 3 nodes, an AliasIP, a switchover, a node lost, down
+aliasip-lab up --nodes N              build the lab (state in $ALIASIP_LAB_DIR, /run/aliasip-lab)
+aliasip-lab down | status [--json]    remove it / what runs, who holds what
+aliasip-lab kubectl ARGS...           the real kubectl against the lab's API
+aliasip-lab probe ADDRESS [--interval-ms 10] [--duration S] [--json]
+                                      the bounded client prober (in the lab's client namespace)
+aliasip-lab apiserver --listen ADDR:PORT [--kubeconfig PATH] [--state PATH]
                                       the embedded Kubernetes API server (until SIGTERM)
+faults and admin actions:
+{faults}
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
+
+from aliasip_lab import labcli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
-        print(__doc__.strip())
+        print(__doc__.strip().format(faults=labcli.usage()))
         return 0 if args else 2
     command, rest = args[0], args[1:]
     if command == "demo":
@@ -23,15 +32,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return demo.main(rest)
     if command == "probe":
-        from aliasip_lab import prober
-
-        return prober.main(rest)
+        return _probe(rest)
     if command == "apiserver":
         from aliasip_lab.apiserver import runner
 
         return runner.main(rest)
+    if command in labcli.COMMANDS:
+        return labcli.main(command, rest)
     print(f"aliasip-lab: unknown command {command!r} (try --help)", file=sys.stderr)
     return 2
+
+
+def _probe(rest: list[str]) -> int:
+    """In a lab, probe from its client namespace (where a client of the alias lives);
+    without one, from the namespace this runs in."""
+    from aliasip_lab import prober
+    from aliasip_lab.cluster import Lab, LabError, default_state_dir
+
+    if os.environ.get("ALIASIP_LAB_IN_CLIENT") != "1":
+        try:
+            client = Lab.attach(default_state_dir()).lan.client.netns
+        except LabError:
+            client = None
+        if client is not None:
+            os.environ["ALIASIP_LAB_IN_CLIENT"] = "1"
+            argv = ["ip", "netns", "exec", client, sys.executable, "-m", "aliasip_lab.prober"]
+            os.execvp("ip", [*argv, *rest])
+    return prober.main(rest)
 
 
 if __name__ == "__main__":

@@ -118,25 +118,35 @@ class Lan:
     _processes: list[subprocess.Popen[str]] = field(default_factory=list)
 
     @classmethod
-    def create(cls, nodes: int = 2, management: bool = False) -> Lan:
-        """``management``: also the management network and the API's namespace (``api_ns``)."""
-        if not 1 <= nodes <= 80:
-            raise ValueError("a lab LAN has 1 to 80 nodes")
+    def create(cls, nodes: int = 2, management: bool = False, tag: str | None = None) -> Lan:
+        """``management``: also the management network and the API's namespace (``api_ns``).
+
+        ``tag`` names the namespaces (``TAG-node1`` ...) of a LAN that outlives this process
+        (``aliasip-lab up``); by default the name carries this process's id, and the LAN is
+        swept once the process is gone.
+        """
         sweep_stale()
-        tag = f"{PREFIX}{os.getpid()}x{next(_counter)}"
-        lan = cls(
-            tag=tag,
-            switch_ns=f"{tag}-sw",
-            nodes=[Host(f"node{i}", f"{tag}-node{i}", 10 + i) for i in range(1, nodes + 1)],
-            client=Host("client", f"{tag}-client", 100),
-            api_ns=f"{tag}-api" if management else None,
-        )
+        lan = cls.attach(tag or f"{PREFIX}{os.getpid()}x{next(_counter)}", nodes, management)
         try:
             lan._build()
         except BaseException:
             lan.destroy()
             raise
         return lan
+
+    @classmethod
+    def attach(cls, tag: str, nodes: int, management: bool) -> Lan:
+        """The description of a LAN named ``tag``, without building anything (to drive one
+        that another process built)."""
+        if not 1 <= nodes <= 80:
+            raise ValueError("a lab LAN has 1 to 80 nodes")
+        return cls(
+            tag=tag,
+            switch_ns=f"{tag}-sw",
+            nodes=[Host(f"node{i}", f"{tag}-node{i}", 10 + i) for i in range(1, nodes + 1)],
+            client=Host("client", f"{tag}-client", 100),
+            api_ns=f"{tag}-api" if management else None,
+        )
 
     @property
     def hosts(self) -> list[Host]:

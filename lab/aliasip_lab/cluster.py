@@ -1,0 +1,605 @@
+"""A whole cluster on one host that outlives the command which built it.
+
+``aliasip-lab up --nodes N`` builds, with :class:`~aliasip_lab.lan.Lan`:
+
+    switch ns: br0 (service LAN 198.18.0.0/24) ── node1..nodeN, client
+               br-mgmt (management 198.19.0.0/24) ── node1..nodeN, control plane
+    control-plane ns (198.19.0.1): the embedded API server (objects kept in a state file,
+               so ``restart-api`` is a restart, not a wipe) and two operator replicas
+               electing a leader, exactly as the Deployment runs them
+    node ns:   an ``aliasip-agent run`` process per node, as the DaemonSet runs it,
+               reaching the API over the management network
+
+and a kubeconfig. Everything it started is written to ``STATE_DIR/state.json`` (daemons
+by pid and start time, namespaces by tag), so any later command, another process, can
+inject faults, report status, or tear it all down; ``down`` works from the tag alone when
+the state file is missing or half-written (a crash during ``up``). Namespace names derive
+from the state directory, so two labs with two state directories never meet.
+
+The lab plays the kubelet only once: at ``up`` it registers each node as a Ready Node
+with its stationary address (no node heartbeats; node loss is detected from the agents'
+Leases and the standbys' wire probes, as the operator does it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from aliasip_api import kubetime
+from aliasip_api.rest import (
+    ALIASIPS,
+    ApiError,
+    ApiUnavailable,
+    RestClient,
+    leases_path,
+    load_configuration,
+)
+from aliasip_lab.apiserver.runner import write_kubeconfig
+from aliasip_lab.daemons import Daemon
+from aliasip_lab.kubectl import find_kubectl
+from aliasip_lab.lan import Host, Lan, existing_namespaces, ip
+from aliasip_lab.nsenter import netns
+
+T = TypeVar("T")
+STATE_DIR_ENV = "ALIASIP_LAB_DIR"
+DEFAULT_STATE_DIR = Path("/run/aliasip-lab")
+SYSTEM_NAMESPACE = "aliasip-system"
+OPERATOR_LEASE = "aliasip-operator"
+SWITCHOVER_ANNOTATION = "aliasip.io/switchover-to"
+OPERATORS = ("op-a", "op-b")
+API_PORT = 6443
+MAX_NODES = 60
+CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+class LabError(Exception):
+    """A lab command that cannot be done; the message says why and what to do instead.
+
+    ``code``: 2 for bad input (unknown node, unknown AliasIP), 3 when the lab is not in a
+    state that allows it (no lab, already up, agent already stopped), 1 when something
+    failed underneath (a process did not come up)."""
+
+    def __init__(self, message: str, code: int = 3) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
+
+
+def tag_for(state_dir: Path) -> str:
+    """The namespace prefix of the lab kept in ``state_dir``: stable, short, unique to it."""
+    digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:6]
+    return f"aipl{digest}"
+
+
+def now_micro() -> str:
+    return kubetime.format_micro_time(datetime.now(UTC))
+
+
+@dataclass
+class LabState:
+    """What ``state.json`` keeps: enough for another process to drive or remove the lab."""
+
+    tag: str
+    nodes: int
+    api_port: int
+    created: str
+    daemons: dict[str, Daemon] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tag": self.tag,
+            "nodes": self.nodes,
+            "api_port": self.api_port,
+            "created": self.created,
+            "daemons": {k: d.to_json() for k, d in self.daemons.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LabState:
+        daemons = {k: Daemon.from_json(v) for k, v in (data.get("daemons") or {}).items()}
+        return cls(data["tag"], int(data["nodes"]), int(data["api_port"]), data["created"], daemons)
+
+
+class LabApi:
+    """JSON calls to the lab's API server from this (host-namespace) process: every
+    connection is opened inside the control-plane namespace."""
+
+    def __init__(self, kubeconfig: Path, namespace: str) -> None:
+        self.rest = RestClient(load_configuration(str(kubeconfig)), "aliasip-lab", timeout_s=3.0)
+        self.namespace = namespace
+
+    def call(self, method: str, path: str, body: Any = None, **options: Any) -> dict[str, Any]:
+        with netns(self.namespace):
+            return self.rest.request(method, path, body, **options)
+
+    def get(self, path: str) -> dict[str, Any] | None:
+        try:
+            return self.call("GET", path)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def merge_patch(self, path: str, body: Any) -> dict[str, Any]:
+        return self.call("PATCH", path, body, content_type="application/merge-patch+json")
+
+
+@dataclass
+class Lab:
+    """A lab described by its state directory; every method is one lab command."""
+
+    state_dir: Path
+    state: LabState
+
+    # -- where things are ------------------------------------------------------------------
+
+    @property
+    def lan(self) -> Lan:
+        return Lan.attach(self.state.tag, self.state.nodes, management=True)
+
+    @property
+    def control_plane(self) -> str:
+        namespace = self.lan.api_ns
+        assert namespace is not None
+        return namespace
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state_dir / "kubeconfig"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.lan.api_address}:{self.state.api_port}"
+
+    @property
+    def api(self) -> LabApi:
+        return LabApi(self.kubeconfig, self.control_plane)
+
+    def node(self, name: str) -> Host:
+        names = [h.name for h in self.lan.nodes]
+        if name not in names:
+            raise LabError(f"no node {name!r} in this lab (nodes: {', '.join(names)})", code=2)
+        return self.lan.node(name)
+
+    def log_path(self, role: str) -> str:
+        return str(self.state_dir / "logs" / f"{role.replace(' ', '-')}.log")
+
+    def save(self) -> None:
+        tmp = self.state_dir / ".state.json.tmp"
+        tmp.write_text(json.dumps(self.state.to_json(), indent=2) + "\n")
+        os.replace(tmp, self.state_dir / "state.json")
+
+    # -- up / attach / down ----------------------------------------------------------------
+
+    @classmethod
+    def up(
+        cls,
+        state_dir: Path,
+        nodes: int = 3,
+        api_port: int = API_PORT,
+        progress: Callable[[str], None] = lambda _: None,
+    ) -> Lab:
+        """Build the lab and wait until every agent holds its Lease and an operator leads."""
+        if not 1 <= nodes <= MAX_NODES:
+            raise LabError(f"--nodes must be 1 to {MAX_NODES}, got {nodes}", code=2)
+        state_dir = state_dir.resolve()
+        if (state_dir / "state.json").exists():
+            raise LabError(
+                f"a lab is already up in {state_dir} (`aliasip-lab down` removes it first)"
+            )
+        tag = tag_for(state_dir)
+        leftover = [n for n in existing_namespaces() if n.startswith(f"{tag}-")]
+        if leftover:
+            raise LabError(
+                f"namespaces of an earlier lab remain ({', '.join(leftover)}); "
+                "`aliasip-lab down` removes them"
+            )
+        (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        lab = cls(state_dir, LabState(tag, nodes, api_port, now_micro()))
+        lab.save()  # first: a crash from here on is cleaned up by `down`
+        try:
+            progress(f"network: switch, {nodes} nodes, client, control plane (namespaces {tag}-*)")
+            Lan.create(nodes, management=True, tag=tag)
+            progress(f"API server on {lab.api_url}")
+            lab._start_api()
+            lab._bootstrap()
+            progress(f"operators {', '.join(OPERATORS)} (leader election)")
+            for identity in OPERATORS:
+                lab._start(lab._operator_daemon(identity))
+            progress(f"agents on {', '.join(h.name for h in lab.lan.nodes)}")
+            for host in lab.lan.nodes:
+                lab._start(lab._agent_daemon(host.name))
+            lab.save()
+            lab.wait_ready(timeout_s=30.0)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                lab.save()
+            raise
+        return lab
+
+    @classmethod
+    def attach(cls, state_dir: Path) -> Lab:
+        """The lab kept in ``state_dir``, or :class:`LabError` if there is none."""
+        path = state_dir.resolve() / "state.json"
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise LabError(f"no lab in {state_dir} (`aliasip-lab up` builds one)") from None
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise LabError(f"{path} is unreadable ({exc}); `aliasip-lab down` removes it") from exc
+        return cls(state_dir.resolve(), LabState.from_json(data))
+
+    @staticmethod
+    def down(state_dir: Path) -> list[str]:
+        """Stop every process and remove every namespace of the lab; then the state
+        directory. Works from the tag alone when the state file is missing or broken.
+        Returns what was removed."""
+        state_dir = state_dir.resolve()
+        removed: list[str] = []
+        with contextlib.suppress(LabError, KeyError, TypeError, ValueError):
+            lab = Lab.attach(state_dir)
+            for daemon in lab.state.daemons.values():
+                if daemon.signal(signal.SIGKILL):
+                    removed.append(f"process {daemon.role} (pid {daemon.pid})")
+        tag = tag_for(state_dir)
+        for name in existing_namespaces():
+            if name.startswith(f"{tag}-"):
+                for pid in ip("netns", "pids", name, check=False).stdout.split():
+                    with contextlib.suppress(ProcessLookupError, ValueError):
+                        os.kill(int(pid), signal.SIGKILL)
+                ip("netns", "del", name, check=False)
+                removed.append(f"namespace {name}")
+        if state_dir.exists():
+            shutil.rmtree(state_dir, ignore_errors=True)
+            removed.append(f"state {state_dir}")
+        return removed
+
+    # -- processes -------------------------------------------------------------------------
+
+    def _start(self, daemon: Daemon) -> Daemon:
+        daemon.start()
+        self.state.daemons[daemon.role] = daemon
+        self.save()
+        return daemon
+
+    def _api_daemon(self) -> Daemon:
+        argv = [
+            sys.executable, "-m", "aliasip_lab.cli", "apiserver",
+            "--listen", f"{self.lan.api_address}:{self.state.api_port}",
+            "--kubeconfig", str(self.kubeconfig), "--state", str(self.state_dir / "etcd.json"),
+        ]  # fmt: skip
+        return Daemon("api", self.control_plane, argv, self.log_path("api"))
+
+    def _operator_daemon(self, identity: str) -> Daemon:
+        argv = [
+            sys.executable, "-m", "aliasip_operator.main", "--kubeconfig", str(self.kubeconfig),
+            "--leader-elect", f"--leader-election-namespace={SYSTEM_NAMESPACE}",
+            f"--leader-election-lease={OPERATOR_LEASE}", f"--identity={identity}",
+            f"--agent-lease-namespace={SYSTEM_NAMESPACE}", "--health-port=0",
+        ]  # fmt: skip
+        role = f"operator {identity}"
+        return Daemon(role, self.control_plane, argv, self.log_path(role))
+
+    def _agent_daemon(self, node: str) -> Daemon:
+        argv = [
+            sys.executable, "-m", "aliasip_nodeagent", "run", "--node", node,
+            "--kubeconfig", str(self.kubeconfig), "--resync-interval", "1",
+        ]  # fmt: skip
+        role = f"agent {node}"
+        return Daemon(role, self.node(node).netns, argv, self.log_path(role))
+
+    def daemon(self, role: str) -> Daemon | None:
+        return self.state.daemons.get(role)
+
+    def _start_api(self) -> None:
+        # The server writes the kubeconfig itself once it listens; ours names the fixed URL.
+        write_kubeconfig(self.kubeconfig, self.api_url)
+        daemon = self._start(self._api_daemon())
+        deadline = time.monotonic() + 15.0
+        while time.monotonic() < deadline:
+            if not daemon.running:
+                raise LabError(f"the API server exited:\n{daemon.tail()}", code=1)
+            with contextlib.suppress(ApiUnavailable):
+                self.api.call("GET", "/version", timeout_s=0.5)
+                return
+            time.sleep(0.05)
+        raise LabError(f"the API server did not answer within 15 s:\n{daemon.tail()}", code=1)
+
+    def _bootstrap(self) -> None:
+        """What a cluster has before aliasip is installed, plus aliasip's CRD: the system
+        namespace, Ready Nodes with their stationary addresses."""
+        api = self.api
+        api.call("POST", "/api/v1/namespaces", {"metadata": {"name": SYSTEM_NAMESPACE}})
+        crd = yaml.safe_load(_packaged_crd_text())
+        api.call("POST", CRD_PATH, crd)
+        for host in self.lan.nodes:
+            api.call("POST", "/api/v1/nodes", node_object(host))
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Every running agent holds its Lease and one operator holds the leader Lease."""
+        agents = [n for n in self.node_names if self._agent_running(n)]
+
+        def ready() -> bool:
+            leases = {n: self.api.get(f"{leases_path(SYSTEM_NAMESPACE)}/aliasip-agent-{n}")
+                      for n in agents}  # fmt: skip
+            return all(leases.values()) and self.leader() is not None
+
+        self.wait(ready, timeout_s, "agents' Leases and an operator leader")
+
+    def wait(self, check: Callable[[], T | None], timeout_s: float, what: str) -> T:
+        """Poll ``check`` until it returns something true; bounded; names what failed."""
+        deadline = time.monotonic() + timeout_s
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                found = check()
+                if found:
+                    return found
+            except (ApiError, ApiUnavailable) as exc:
+                last = exc
+            time.sleep(0.05)
+        detail = f" (last error: {last})" if last else ""
+        raise LabError(f"timed out after {timeout_s:g} s waiting for {what}{detail}", code=1)
+
+    @property
+    def node_names(self) -> list[str]:
+        return [h.name for h in self.lan.nodes]
+
+    def _agent_running(self, node: str) -> bool:
+        daemon = self.daemon(f"agent {node}")
+        return daemon is not None and daemon.running
+
+    # -- reading the cluster ---------------------------------------------------------------
+
+    def leader(self) -> str | None:
+        lease = self.api.get(f"{leases_path(SYSTEM_NAMESPACE)}/{OPERATOR_LEASE}")
+        holder = ((lease or {}).get("spec") or {}).get("holderIdentity")
+        return str(holder) if holder else None
+
+    def aliasip(self, name: str) -> dict[str, Any]:
+        found = self.api.get(f"{ALIASIPS}/{name}")
+        if found is None:
+            raise LabError(f"no AliasIP {name!r} (`aliasip-lab kubectl get aip` lists them)", 2)
+        return found
+
+    def aliasips(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.api.call("GET", ALIASIPS).get("items") or []
+        return items
+
+    def port_up(self, port: str) -> bool:
+        out = ip("-n", self.lan.switch_ns, "-o", "link", "show", port, check=False).stdout
+        return bool(out) and "state DOWN" not in out and ",UP" in out.split(">")[0] + ","
+
+    def held(self, host: Host) -> list[str]:
+        """The aliases aliasip added on the node (label ``IFNAME:aip``)."""
+        out = ip("-n", host.netns, "-o", "addr", "show", "dev", host.ifname, check=False).stdout
+        return [line.split()[3] for line in out.splitlines() if f"{host.ifname}:aip" in line]
+
+    # -- faults and admin actions ----------------------------------------------------------
+
+    def kill_agent(self, node: str) -> str:
+        self.node(node)
+        daemon = self.daemon(f"agent {node}")
+        if daemon is None or not daemon.signal(signal.SIGKILL):
+            raise LabError(f"the agent on {node} is not running (`aliasip-lab start-agent {node}`)")
+        self.save()
+        return f"agent on {node} killed (SIGKILL, pid {daemon.pid}); its aliases stay in the kernel"
+
+    def start_agent(self, node: str) -> str:
+        self.node(node)
+        if self._agent_running(node):
+            raise LabError(f"the agent on {node} is already running")
+        daemon = self._start(self._agent_daemon(node))
+        return f"agent on {node} started (pid {daemon.pid})"
+
+    def stop_node(self, node: str) -> str:
+        host = self.node(node)
+        daemon = self.daemon(f"agent {node}")
+        if daemon is not None:
+            daemon.signal(signal.SIGKILL)
+        self.lan.set_link(host, up=False)
+        self.lan.set_management_link(host, up=False)
+        self.save()
+        return f"{node} stopped: agent killed, LAN and management cables cut"
+
+    def start_node(self, node: str) -> str:
+        host = self.node(node)
+        self.lan.set_link(host, up=True)
+        self.lan.set_management_link(host, up=True)
+        started = "" if self._agent_running(node) else self.start_agent(node)
+        return f"{node} started: cables connected; {started or 'agent already running'}"
+
+    def set_link(self, node: str, up: bool) -> str:
+        self.lan.set_link(self.node(node), up=up)
+        return f"{node}: service LAN cable {'connected' if up else 'cut'}"
+
+    def set_partition(self, node: str, partitioned: bool) -> str:
+        self.lan.set_management_link(self.node(node), up=not partitioned)
+        state = "cut from the API (management cable)" if partitioned else "reconnected to the API"
+        return f"{node}: {state}"
+
+    def kill_operator(self, leader_only: bool) -> str:
+        operators = {i: self.daemon(f"operator {i}") for i in OPERATORS}
+        if leader_only:
+            leader = self.leader()
+            target = operators.get(leader or "")
+            if target is None or not target.running:
+                raise LabError(f"no running operator leads (leader Lease holder: {leader})")
+            target.signal(signal.SIGKILL)
+            self.save()
+            return f"operator leader {leader} killed (SIGKILL, pid {target.pid})"
+        killed = [i for i, d in operators.items() if d is not None and d.signal(signal.SIGKILL)]
+        if not killed:
+            raise LabError("no operator is running (`aliasip-lab start-operator`)")
+        self.save()
+        return f"operators killed: {', '.join(killed)}"
+
+    def start_operator(self) -> str:
+        started = []
+        for identity in OPERATORS:
+            daemon = self.daemon(f"operator {identity}")
+            if daemon is None or not daemon.running:
+                self._start(self._operator_daemon(identity))
+                started.append(identity)
+        if not started:
+            raise LabError("both operator replicas are already running")
+        return f"operators started: {', '.join(started)}"
+
+    def restart_api(self) -> str:
+        """Stop the API server (SIGTERM) and start it again on the same address; its
+        objects persist in the state file, watches are cut and must resume."""
+        daemon = self.daemon("api")
+        if daemon is not None:
+            daemon.signal(signal.SIGTERM)
+        self._start_api()
+        return f"API server restarted (pid {self.state.daemons['api'].pid})"
+
+    def cordon(self, node: str, cordoned: bool) -> str:
+        self.node(node)
+        self.api.merge_patch(f"/api/v1/nodes/{node}", {"spec": {"unschedulable": cordoned or None}})
+        return f"{node} {'cordoned' if cordoned else 'uncordoned'}"
+
+    def switchover(self, name: str, to: str) -> str:
+        self.node(to)
+        current = self.aliasip(name)
+        active = (current.get("status") or {}).get("activeNode")
+        if active == to:
+            raise LabError(f"{name} is already active on {to}")
+        self.api.merge_patch(
+            f"{ALIASIPS}/{name}", {"metadata": {"annotations": {SWITCHOVER_ANNOTATION: to}}}
+        )
+        return f"{name}: switchover to {to} requested (annotation {SWITCHOVER_ANNOTATION})"
+
+    # -- kubectl ---------------------------------------------------------------------------
+
+    def kubectl_argv(self, *args: str) -> list[str]:
+        """kubectl against the lab: run inside the control-plane namespace (the API listens
+        only there and on the management network, never in the host namespace)."""
+        return [
+            "ip", "netns", "exec", self.control_plane,
+            find_kubectl(), "--kubeconfig", str(self.kubeconfig), *args,
+        ]  # fmt: skip
+
+    # -- status ----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Everything an on-call person would look at first, as plain data."""
+        lan = self.lan
+        report: dict[str, Any] = {
+            "stateDir": str(self.state_dir),
+            "created": self.state.created,
+            "kubeconfig": str(self.kubeconfig),
+            "kubectl": " ".join(self.kubectl_argv()[:6]),
+            "api": self._daemon_status("api") | {"url": self.api_url},
+            "client": {"netns": lan.client.netns, "address": str(lan.client.ipv4)},
+        }
+        try:
+            leader: str | None = self.leader()
+            listed = self.api.call("GET", "/api/v1/nodes")["items"]
+            nodes = {n["metadata"]["name"]: n for n in listed}
+            aliasips: list[dict[str, Any]] | None = [_aliasip_row(o) for o in self.aliasips()]
+            report["apiReachable"] = True
+        except (ApiError, ApiUnavailable) as exc:
+            leader, nodes, aliasips = None, {}, None
+            report["apiReachable"] = False
+            report["apiError"] = str(exc)
+        report["operators"] = [
+            self._daemon_status(f"operator {i}") | {"identity": i, "leader": i == leader}
+            for i in OPERATORS
+        ]
+        report["nodes"] = [
+            {
+                "name": host.name,
+                "netns": host.netns,
+                "address": str(host.ipv4),
+                "mac": host.mac,
+                "agent": self._daemon_status(f"agent {host.name}"),
+                "lan": "up" if self.port_up(f"p-{host.name}") else "down",
+                "management": "up" if self.port_up(f"m-{host.name}") else "down",
+                "cordoned": bool((nodes.get(host.name) or {}).get("spec", {}).get("unschedulable")),
+                "aliases": self.held(host),
+            }
+            for host in lan.nodes
+        ]
+        report["aliasips"] = aliasips
+        return report
+
+    def _daemon_status(self, role: str) -> dict[str, Any]:
+        daemon = self.daemon(role)
+        running = daemon is not None and daemon.running
+        return {
+            "running": running,
+            "pid": daemon.pid if daemon is not None and running else None,
+            "log": daemon.log if daemon is not None else None,
+        }
+
+
+def _aliasip_row(obj: Mapping[str, Any]) -> dict[str, Any]:
+    status = obj.get("status") or {}
+    return {
+        "name": obj["metadata"]["name"],
+        "addresses": list((obj.get("spec") or {}).get("addresses") or []),
+        "active": status.get("activeNode"),
+        "phase": status.get("phase"),
+        "epoch": status.get("epoch"),
+    }
+
+
+def node_object(host: Host) -> dict[str, Any]:
+    """The Node a kubelet would register: Ready, with the stationary address."""
+    stamp = now_micro().split(".")[0] + "Z"
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": host.name, "labels": {"kubernetes.io/hostname": host.name}},
+        "spec": {},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "lab node (registered by aliasip-lab up)",
+                    "lastHeartbeatTime": stamp,
+                    "lastTransitionTime": stamp,
+                }
+            ],
+            "addresses": [
+                {"type": "InternalIP", "address": str(host.ipv4.ip)},
+                {"type": "Hostname", "address": host.name},
+            ],
+            "nodeInfo": {"kubeletVersion": "v1.32.0-aliasip-lab"},
+        },
+    }
+
+
+def _packaged_crd_text() -> str:
+    from importlib import resources
+
+    return resources.files("aliasip_api").joinpath("aliasip.yaml").read_text(encoding="utf-8")
+
+
+@contextlib.contextmanager
+def running_lab(state_dir: Path, nodes: int = 3, **options: Any) -> Iterator[Lab]:
+    """``up`` for the body of a ``with``; ``down`` afterwards, also on failure."""
+    try:
+        yield Lab.up(state_dir, nodes, **options)
+    finally:
+        Lab.down(state_dir)
