@@ -251,10 +251,11 @@ class LeaderElector:
                     on_lost()
                     return
                 assert self.last_renewed is not None
-                # Try again a retry period after the last renewal, and never later than the
-                # moment a failed renewal could still be repeated before the deadline.
+                # Try again a retry period after the last renewal; after a failed renewal
+                # (the period is over) again a tenth of it later, not in a tight loop that
+                # would flood the log and the API server while it restarts.
                 due = self.last_renewed + self.timings.retry_period_s - self._clock()
-                self.stop.wait(max(0.0, due))
+                self.stop.wait(max(self.timings.retry_period_s / 10, due))
 
         self._keeper = threading.Thread(target=run, name="leader-lease", daemon=True)
         self._keeper.start()
