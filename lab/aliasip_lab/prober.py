@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import select
+import signal
 import socket
 import struct
 import sys
@@ -153,6 +154,9 @@ class Prober:
         self._echo.setblocking(False)
         self._wire = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         self._wire.bind((interface, ETH_P_IPV6 if v6 else ETH_P_IP))
+        # Set (e.g. from a SIGTERM handler) to end early: no more probes, the last one
+        # still gets its 200 ms, and the report covers what was sent.
+        self.stop_requested = False
 
     def close(self) -> None:
         self._echo.close()
@@ -167,6 +171,8 @@ class Prober:
         end = start + count * self.interval_s + 0.2  # last probe gets 200 ms to answer
         seq = 0
         while (now := time.monotonic()) < end:
+            if self.stop_requested and seq < count:
+                count, end = seq, min(end, now + 0.2)
             due = start + seq * self.interval_s
             if seq < count and now >= due:
                 self._send(seq)
@@ -283,6 +289,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0 < args.duration <= 600 or not 1 <= args.interval_ms <= 10_000:
         parser.error("--duration must be in (0, 600] s and --interval-ms in [1, 10000]")
     prober = Prober(args.address, args.interface, args.interval_ms / 1000)
+
+    def stop_early(_signum: int, _frame: object) -> None:
+        prober.stop_requested = True
+
+    # SIGTERM or Ctrl-C: stop probing and still print the report of what was seen.
+    signal.signal(signal.SIGTERM, stop_early)
+    signal.signal(signal.SIGINT, stop_early)
     try:
         report = prober.run(args.duration)
     finally:

@@ -6,6 +6,8 @@ of the agent's frame builders; expected values are written out literally.
 
 from __future__ import annotations
 
+import json
+import signal
 import socket
 import subprocess
 import sys
@@ -194,3 +196,21 @@ def test_tcp_connection_is_reset_after_move_and_reconnect_reaches_new_node(
     second.connect((alias, port))
     assert second.recv(16) == b"node2"
     second.close()
+
+
+def test_prober_stopped_by_sigterm_still_reports_what_it_saw(lan: Lan) -> None:
+    """``aliasip-lab probe`` ends early on SIGTERM (or Ctrl-C) with its JSON report."""
+    node1 = lan.nodes[0]
+    argv = [
+        sys.executable, "-m", "aliasip_lab.prober", str(node1.ipv4.ip), "--interface", "eth1",
+        "--interval-ms", "10", "--duration", "30", "--json",
+    ]  # fmt: skip
+    proc = lan.spawn(lan.client, argv, stdout=subprocess.PIPE)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    report = json.loads(out)
+    assert 10 <= report["sent"] < 300, report["sent"]  # far fewer than 30 s worth
+    assert report["answered"] >= report["sent"] - 2
+    assert {s["mac"] for s in report["segments"]} == {node1.mac}
