@@ -30,42 +30,45 @@ import os
 import platform
 import re
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from aliasip_lab.capture import Capture, Frame
+from aliasip_lab.capture import Frame
 from aliasip_lab.lan import Host, Lan, ip
 from aliasip_lab.nsenter import netns
 from aliasip_nodeagent.announce import Announcer
 from aliasip_nodeagent.dataplane import DEFAULT_PROBE_WAIT_S, apply_alias, release_alias
 from aliasip_nodeagent.netlink import NetlinkHost
 from aliasip_nodeagent.placement import AliasRequest
+from bench.probing import (
+    LOCKTIME_WAIT_S,
+    PROBE_INTERVAL_MS,
+    Json,
+    capture_on,
+    check_neighbour,
+    exec_in,
+    finish_prober,
+    forget_neighbour,
+    move_by_hand,
+    start_prober,
+    wait_prober_ready,
+)
 
 ALIAS = ipaddress.IPv4Address("198.18.0.50")
-ALIAS_CIDR = f"{ALIAS}/24"
+ALIAS_IFACE = ipaddress.IPv4Interface(f"{ALIAS}/24")
+ALIAS_CIDR = str(ALIAS_IFACE)
 IFNAME = "eth1"
-PROBE_INTERVAL_MS = 10.0
-# Linux neighbours ignore non-gratuitous ARP updates for locktime (1 s) after the last one;
-# waiting longer between moves treats every method alike, whatever it sends.
-LOCKTIME_WAIT_S = 1.1
 # The prober must still run when the slowest method is done; it must also outlive the
 # locktime wait and its own start-up. A move that ends later than this margin fails the run.
 PROBER_TAIL_S = 0.3
-READY_TIMEOUT_S = 5.0
-USABLE_NEIGHBOUR_STATES = ("REACHABLE", "STALE", "DELAY")
 FIRST_FRAME_TARGET_MS = 5.0
-ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
 ARP_REQUEST = 1
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 COMMAND = ".venv/bin/python -m bench.datapath --runs {runs}"
-
-Json = dict[str, Any]
 
 
 # --------------------------------------------------------------------------- the LAN
@@ -128,29 +131,6 @@ def agent_argv() -> list[str]:
     return [sys.executable, "-m", "aliasip_nodeagent"]
 
 
-def exec_in(
-    lan: Lan, host: Host, argv: Sequence[str], ok: Sequence[int] = (0,)
-) -> tuple[float, str]:
-    """Run ``argv`` in ``host``'s namespace; (wall ms, stdout). Unexpected exit codes raise."""
-    started = time.perf_counter()
-    done = lan.run(host, *argv, check=False, timeout=30)
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    if done.returncode not in ok:
-        raise RuntimeError(
-            f"{host.name}: {' '.join(argv)} exited {done.returncode}: {done.stderr.strip()}"
-        )
-    return elapsed_ms, done.stdout
-
-
-@contextlib.contextmanager
-def capture_on(host: Host) -> Iterator[Capture]:
-    """A kernel-timestamped capture of ``host``'s LAN interface, stopped on exit."""
-    with netns(host.netns):
-        cap = Capture(host.ifname)
-    with cap:
-        yield cap
-
-
 # --------------------------------------------------------------------------- the moves
 
 
@@ -166,24 +146,9 @@ class MoveTiming:
 
 
 def move_floor(bench: Bench) -> MoveTiming:
-    """(a) The floor: plain iproute2 and one gratuitous ARP from arping.
-
-    ``-w 0`` makes arping exit right after sending: without it, ``-c 1`` waits a second for
-    a reply that never comes to a gratuitous ARP (the outage would not change, the wall time
-    would just measure that wait). arping then exits 1 ("100% unanswered"), as expected.
-    """
-    lan, n1, n2 = bench.lan, bench.node1.host, bench.node2.host
-    started_at, t0 = time.time(), time.perf_counter()
-    del_ms, _ = exec_in(lan, n1, ["ip", "addr", "del", ALIAS_CIDR, "dev", IFNAME])
-    add_started_at = time.time()
-    add_ms, _ = exec_in(lan, n2, ["ip", "addr", "add", ALIAS_CIDR, "dev", IFNAME])
-    arping = ["arping", "-U", "-S", str(ALIAS), "-i", IFNAME, "-c", "1", "-w", "0", str(ALIAS)]
-    arp_ms, out = exec_in(lan, n2, arping, ok=(0, 1))
-    if "1 packets transmitted" not in out:
-        raise RuntimeError(f"arping did not send its gratuitous ARP: {out.strip()}")
-    wall_ms = (time.perf_counter() - t0) * 1000
-    steps = {"ip_addr_del": del_ms, "ip_addr_add": add_ms, "arping": arp_ms}
-    return MoveTiming(started_at, add_started_at, wall_ms, steps)
+    """(a) The floor: plain iproute2 and one gratuitous ARP from arping (``move_by_hand``)."""
+    hand = move_by_hand(bench.lan, ALIAS_IFACE, bench.node1.host, bench.node2.host)
+    return MoveTiming(hand.started_at, hand.add_started_at, hand.wall_ms, hand.steps_ms)
 
 
 def move_cli(bench: Bench, *apply_flags: str) -> MoveTiming:
@@ -256,45 +221,7 @@ def reset_to_node1(bench: Bench) -> None:
     applied = apply_alias(AliasRequest(ALIAS), node1.netlink, node1.announcer, probe_wait_s=None)
     if not applied.changed:
         raise RuntimeError("reset: node1 did not add the alias")
-    ip("-n", bench.client.netns, "neigh", "del", str(ALIAS), "dev", IFNAME, check=False)
-
-
-def start_prober(bench: Bench, duration_s: float) -> subprocess.Popen[str]:
-    """The 10 ms reachability prober in the client namespace, as its own process."""
-    argv = [
-        sys.executable, "-m", "aliasip_lab.prober", str(ALIAS), "--interface", IFNAME,
-        "--interval-ms", str(PROBE_INTERVAL_MS), "--duration", str(duration_s), "--json",
-    ]  # fmt: skip
-    return bench.lan.spawn(bench.client, argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def finish_prober(proc: subprocess.Popen[str], duration_s: float) -> Json:
-    """Wait (bounded) for the prober's JSON report."""
-    try:
-        out, err = proc.communicate(timeout=duration_s + 10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate(timeout=5)
-        raise RuntimeError("the prober did not finish in time") from None
-    if proc.returncode != 0:
-        raise RuntimeError(f"the prober failed ({proc.returncode}): {err.strip()}")
-    report: Json = json.loads(out)
-    return report
-
-
-def is_echo_reply_from(frame: Frame, mac: str) -> bool:
-    """An ICMP echo reply from the alias sent by ``mac`` (the prober is being answered)."""
-    data = frame.data
-    if frame.outgoing or frame.ethertype != ETH_P_IP or frame.src_mac != mac or len(data) < 34:
-        return False
-    ihl = (data[14] & 0x0F) * 4
-    icmp_type_at = 14 + ihl
-    return (
-        data[23] == 1
-        and data[26:30] == ALIAS.packed
-        and len(data) > icmp_type_at
-        and data[icmp_type_at] == 0
-    )
+    forget_neighbour(bench.lan, ALIAS)
 
 
 def is_garp_from(frame: Frame, mac: str) -> bool:
@@ -312,30 +239,6 @@ def is_garp_from(frame: Frame, mac: str) -> bool:
     )
 
 
-def wait_prober_ready(cap: Capture, proc: subprocess.Popen[str], mac: str) -> None:
-    """Block (bounded) until node1 answers the prober, seen on the client's wire."""
-    frames = cap.wait_for(lambda f: is_echo_reply_from(f, mac), READY_TIMEOUT_S)
-    if not any(is_echo_reply_from(f, mac) for f in frames):
-        state = "exited" if proc.poll() is not None else "running"
-        raise RuntimeError(f"no echo reply from {mac} within {READY_TIMEOUT_S} s (prober {state})")
-
-
-def client_neighbour(bench: Bench) -> tuple[str | None, str]:
-    """(MAC, NUD state) of the client's neighbour entry for the alias."""
-    out = ip("-n", bench.client.netns, "neigh", "show", str(ALIAS), "dev", IFNAME).stdout
-    mac = re.search(r"lladdr ([0-9a-f:]{17})", out)
-    words = out.split()
-    return (mac.group(1) if mac else None), (words[-1] if words else "NONE")
-
-
-def check_neighbour(bench: Bench) -> str:
-    """Refuse to time a move unless the client already sends to node1 without asking."""
-    mac, state = client_neighbour(bench)
-    if mac != bench.node1.host.mac or state not in USABLE_NEIGHBOUR_STATES:
-        raise RuntimeError(f"client neighbour entry for {ALIAS} is {mac} {state}, not node1")
-    return state
-
-
 def first_garp_at(frames: list[Frame], mac: str) -> float | None:
     """Kernel timestamp (epoch s) of the first gratuitous ARP from ``mac`` on the wire."""
     return min((f.at for f in frames if is_garp_from(f, mac)), default=None)
@@ -345,10 +248,10 @@ def timed_run(bench: Bench, method: Method, prober_s: float) -> Json:
     """Reset, start the prober, wait out locktime, move once; the raw figures of that move."""
     reset_to_node1(bench)
     with capture_on(bench.client) as cap:
-        proc = start_prober(bench, prober_s)
-        wait_prober_ready(cap, proc, bench.node1.host.mac)
+        proc = start_prober(bench.lan, ALIAS, prober_s)
+        wait_prober_ready(cap, proc, ALIAS, bench.node1.host.mac)
         time.sleep(LOCKTIME_WAIT_S)  # since the client learnt node1's MAC, and the reset
-        state = check_neighbour(bench)
+        state = check_neighbour(bench.lan, ALIAS, bench.node1.host)
         timing = method.move(bench)
         moved_at = time.time()
         report = finish_prober(proc, prober_s)

@@ -101,6 +101,7 @@ class LabState:
     api_port: int
     created: str
     daemons: dict[str, Daemon] = field(default_factory=dict)
+    lan_prefixlen: int = 24  # the service LAN 198.18.0.0/lan_prefixlen
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -109,12 +110,15 @@ class LabState:
             "api_port": self.api_port,
             "created": self.created,
             "daemons": {k: d.to_json() for k, d in self.daemons.items()},
+            "lanPrefixlen": self.lan_prefixlen,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> LabState:
         daemons = {k: Daemon.from_json(v) for k, v in (data.get("daemons") or {}).items()}
-        return cls(data["tag"], int(data["nodes"]), int(data["api_port"]), data["created"], daemons)
+        prefixlen = int(data.get("lanPrefixlen", 24))
+        nodes, port = int(data["nodes"]), int(data["api_port"])
+        return cls(data["tag"], nodes, port, data["created"], daemons, prefixlen)
 
 
 class LabApi:
@@ -152,7 +156,7 @@ class Lab:
 
     @property
     def lan(self) -> Lan:
-        return Lan.attach(self.state.tag, self.state.nodes, management=True)
+        return Lan.attach(self.state.tag, self.state.nodes, True, self.state.lan_prefixlen)
 
     @property
     def control_plane(self) -> str:
@@ -195,8 +199,12 @@ class Lab:
         nodes: int = 3,
         api_port: int = API_PORT,
         progress: Callable[[str], None] = lambda _: None,
+        lan_prefixlen: int = 24,
     ) -> Lab:
-        """Build the lab and wait until every agent holds its Lease and an operator leads."""
+        """Build the lab and wait until every agent holds its Lease and an operator leads.
+
+        ``lan_prefixlen``: the service LAN is 198.18.0.0/lan_prefixlen (15 to 24), wider
+        than the default /24 to leave room for many aliases."""
         if not 1 <= nodes <= MAX_NODES:
             raise LabError(f"--nodes must be 1 to {MAX_NODES}, got {nodes}", code=2)
         state_dir = state_dir.resolve()
@@ -212,11 +220,13 @@ class Lab:
                 "`aliasip-lab down` removes them"
             )
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
-        lab = cls(state_dir, LabState(tag, nodes, api_port, now_micro()))
+        if not 15 <= lan_prefixlen <= 24:
+            raise LabError(f"the LAN prefix must be 15 to 24, got {lan_prefixlen}", code=2)
+        lab = cls(state_dir, LabState(tag, nodes, api_port, now_micro(), {}, lan_prefixlen))
         lab.save()  # first: a crash from here on is cleaned up by `down`
         try:
             progress(f"network: switch, {nodes} nodes, client, control plane (namespaces {tag}-*)")
-            Lan.create(nodes, management=True, tag=tag)
+            Lan.create(nodes, management=True, tag=tag, prefixlen=lan_prefixlen)
             progress(f"API server on {lab.api_url}")
             lab._start_api()
             lab._bootstrap()
@@ -420,11 +430,19 @@ class Lab:
         return f"{node} stopped: agent killed, LAN and management cables cut"
 
     def start_node(self, node: str) -> str:
+        """The node boots again. A node that was stopped (its agent is not running) comes
+        back as after a reboot: the addresses aliasip had added are gone before its cables
+        are connected, then its agent starts and reports."""
         host = self.node(node)
+        booted = not self._agent_running(node)
+        flushed = self.held(host) if booted else []
+        for address in flushed:
+            ip("-n", host.netns, "addr", "del", address, "dev", host.ifname, check=False)
         self.lan.set_link(host, up=True)
         self.lan.set_management_link(host, up=True)
-        started = "" if self._agent_running(node) else self.start_agent(node)
-        return f"{node} started: cables connected; {started or 'agent already running'}"
+        started = self.start_agent(node) if booted else "agent already running"
+        gone = f"; rebooted without {', '.join(flushed)}" if flushed else ""
+        return f"{node} started: cables connected{gone}; {started}"
 
     def set_link(self, node: str, up: bool) -> str:
         self.lan.set_link(self.node(node), up=up)

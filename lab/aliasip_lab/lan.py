@@ -51,6 +51,7 @@ class Host:
     netns: str
     host_id: int
     ifname: str = IFNAME
+    subnet4: ipaddress.IPv4Network = SUBNET4  # a wider LAN: Lan.create(prefixlen=...)
 
     @property
     def mac(self) -> str:
@@ -58,7 +59,7 @@ class Host:
 
     @property
     def ipv4(self) -> ipaddress.IPv4Interface:
-        return ipaddress.IPv4Interface(f"{SUBNET4[self.host_id]}/{SUBNET4.prefixlen}")
+        return ipaddress.IPv4Interface(f"{self.subnet4[self.host_id]}/{self.subnet4.prefixlen}")
 
     @property
     def ipv6(self) -> ipaddress.IPv6Interface:
@@ -118,15 +119,22 @@ class Lan:
     _processes: list[subprocess.Popen[str]] = field(default_factory=list)
 
     @classmethod
-    def create(cls, nodes: int = 2, management: bool = False, tag: str | None = None) -> Lan:
+    def create(
+        cls, nodes: int = 2, management: bool = False, tag: str | None = None, prefixlen: int = 24
+    ) -> Lan:
         """``management``: also the management network and the API's namespace (``api_ns``).
+
+        ``prefixlen``: the service LAN is ``198.18.0.0/prefixlen`` (15 to 24; default /24),
+        wider to leave room for many aliases (hosts keep their addresses, only the prefix
+        of the stationary addresses changes).
 
         ``tag`` names the namespaces (``TAG-node1`` ...) of a LAN that outlives this process
         (``aliasip-lab up``); by default the name carries this process's id, and the LAN is
         swept once the process is gone.
         """
         sweep_stale()
-        lan = cls.attach(tag or f"{PREFIX}{os.getpid()}x{next(_counter)}", nodes, management)
+        name = tag or f"{PREFIX}{os.getpid()}x{next(_counter)}"
+        lan = cls.attach(name, nodes, management, prefixlen)
         try:
             lan._build()
         except BaseException:
@@ -135,16 +143,22 @@ class Lan:
         return lan
 
     @classmethod
-    def attach(cls, tag: str, nodes: int, management: bool) -> Lan:
+    def attach(cls, tag: str, nodes: int, management: bool, prefixlen: int = 24) -> Lan:
         """The description of a LAN named ``tag``, without building anything (to drive one
         that another process built)."""
         if not 1 <= nodes <= 80:
             raise ValueError("a lab LAN has 1 to 80 nodes")
+        if not 15 <= prefixlen <= 24:
+            raise ValueError("a lab LAN is 198.18.0.0/15 to 198.18.0.0/24")
+        subnet = ipaddress.IPv4Network(f"{SUBNET4.network_address}/{prefixlen}")
         return cls(
             tag=tag,
             switch_ns=f"{tag}-sw",
-            nodes=[Host(f"node{i}", f"{tag}-node{i}", 10 + i) for i in range(1, nodes + 1)],
-            client=Host("client", f"{tag}-client", 100),
+            nodes=[
+                Host(f"node{i}", f"{tag}-node{i}", 10 + i, subnet4=subnet)
+                for i in range(1, nodes + 1)
+            ],
+            client=Host("client", f"{tag}-client", 100, subnet4=subnet),
             api_ns=f"{tag}-api" if management else None,
         )
 

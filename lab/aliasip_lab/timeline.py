@@ -117,10 +117,14 @@ def describe_record(record: AgentRecord) -> str | None:
     """A sentence for the records that tell a move's story; None for the routine ones."""
     f = record.fields
     if record.event == "hold":
+        probed = (
+            f"probed the wire {f['probe_ms']} ms: nobody answered"
+            if f.get("probe_ms")
+            else "no probe (the old holder had confirmed its release)"
+        )
         return (
-            f"probed the wire {f.get('probe_ms', '?')} ms: nobody answered; added "
-            f"{f.get('address')} on {f.get('interface')} and sent the first gratuitous ARP "
-            f"(epoch {f.get('epoch')})"
+            f"{probed}; added {f.get('address')} on {f.get('interface')} and sent the first "
+            f"gratuitous ARP (epoch {f.get('epoch')})"
         )
     if record.event == "release":
         why = f", {f['reason']}" if f.get("reason") else ""

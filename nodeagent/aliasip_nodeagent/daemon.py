@@ -389,7 +389,7 @@ class Agent:
                     request,
                     self.netlink,
                     self.announcer,
-                    probe_wait_s=self.settings.probe_wait_s,
+                    probe_wait_s=self.settings.probe_wait_s if h.probe else None,
                 )
                 placements.append((result.placement, result.changed))
                 if result.changed:
@@ -402,6 +402,7 @@ class Agent:
                             interface=result.placement.interface,
                             epoch=h.epoch,
                             probe_ms=_ms(result.probe_ms),
+                            probe=None if h.probe else "skipped: the old holder confirmed",
                         )
                     )
         except errors.AliasError as exc:

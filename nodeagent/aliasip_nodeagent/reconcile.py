@@ -20,6 +20,12 @@ Invariants, and why:
 - **Adopt, never blip.** An alias the kernel already holds, marked by us, that the status
   says is ours is adopted: ``Hold.adopt`` tells the daemon not to probe the wire (it would
   hear itself) and nothing is deleted and re-added.
+- **Probe only without a confirmed release.** Before adding, a node probes the wire
+  (RFC 5227) unless the previous holder, named by ``status.lastTransition.from``, has
+  reported ``released`` at the epoch just before this assignment: then the operator saw it
+  let go (a planned switchover or cordon), nobody answers for the address, and the probe
+  would only add its 30 ms to the outage. After a failover the old holder reported nothing,
+  so the probe stays (it is what catches a holder that is still alive).
 - **Only our own marks.** Releases come from ``held`` (addresses carrying our mark); an
   address is released when no AliasIP that names this node wants it, also when its
   AliasIP no longer exists. A held address with the wanted IP but another prefix or
@@ -35,7 +41,7 @@ from typing import Any
 
 from aliasip_api.errors import InvalidAliasIP
 from aliasip_api.spec import AliasIPSpec, parse_aliasip
-from aliasip_api.status import AliasIPStatus, NodeView
+from aliasip_api.status import AliasIPStatus, NodeState, NodeView
 from aliasip_nodeagent.hoststate import HeldAlias
 from aliasip_nodeagent.placement import AliasRequest
 
@@ -100,6 +106,7 @@ class Hold:
 
     ``adopt``: every address is already held exactly as wanted, so there is nothing to
     probe or add (a restarted agent, or the periodic pass on a healthy holder).
+    ``probe``: probe the wire before adding (False after a confirmed release, see above).
     """
 
     aliasip: str
@@ -109,6 +116,7 @@ class Hold:
     announce_count: int
     announce_interval_s: float
     adopt: bool
+    probe: bool = True
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,22 @@ def requests_for(spec: AliasIPSpec) -> tuple[AliasRequest, ...]:
     return tuple(
         AliasRequest(ip=a.ip, prefixlen=a.network.prefixlen, interface=spec.interface)
         for a in spec.addresses
+    )
+
+
+def released_before(node: str, status: AliasIPStatus) -> bool:
+    """Whether the previous holder confirmed its release right before ``node`` was named:
+    ``lastTransition`` goes from another node to this one, and that node's own report says
+    ``released`` at the epoch before this assignment, or later."""
+    moving = status.last_transition
+    if moving is None or moving.to_node != node or moving.from_node in (None, node):
+        return False
+    view = status.nodes.get(moving.from_node) if moving.from_node else None
+    return (
+        view is not None
+        and view.state is NodeState.RELEASED
+        and view.epoch is not None
+        and view.epoch >= status.epoch - 1
     )
 
 
@@ -204,6 +228,7 @@ def plan(
                 announce_count=obs.spec.announce.count,
                 announce_interval_s=obs.spec.announce.interval_s,
                 adopt=all(h is not None for h in have),
+                probe=not released_before(node, obs.status),
             )
         )
 

@@ -301,3 +301,40 @@ def test_hold_type_is_frozen() -> None:
     assert isinstance(h, Hold)
     with pytest.raises(AttributeError):
         h.epoch = 2  # type: ignore[misc]
+
+
+def _moved(
+    epoch: int, old_view: dict[str, Any] | None, source: str | None = "node2", to: str = "node1"
+) -> dict[str, Any]:
+    """node1 named at ``epoch`` after a move from ``source`` whose own report is ``old_view``."""
+    status: dict[str, Any] = {
+        "activeNode": "node1",
+        "epoch": epoch,
+        "lastTransition": {"from": source, "to": to, "reason": "Switchover"},
+        "nodes": {"node2": old_view} if old_view is not None else {},
+    }
+    return obj(active="node1", epoch=epoch, status=status)
+
+
+@pytest.mark.parametrize(
+    ("case", "body", "probe"),
+    [
+        # planned: node2 reported released at the release epoch (2), node1 named at 3
+        ("released-just-before", _moved(3, {"state": "released", "epoch": 2}), False),
+        ("released-same-epoch", _moved(3, {"state": "released", "epoch": 3}), False),
+        # failover: the old holder's last report still says holding
+        ("old-holder-silent", _moved(4, {"state": "holding", "epoch": 3}), True),
+        ("old-holder-error", _moved(4, {"state": "error", "epoch": 3}), True),
+        # a release from an older move does not vouch for this one
+        ("released-long-ago", _moved(6, {"state": "released", "epoch": 2}), True),
+        ("no-report", _moved(3, None), True),
+        ("no-previous-holder", _moved(1, None, source=None), True),
+        ("transition-to-another", _moved(3, {"state": "released", "epoch": 2}, to="node3"), True),
+        ("no-transition", obj(active="node1", epoch=3), True),
+    ],
+)
+def test_probe_only_without_a_confirmed_release(
+    case: str, body: dict[str, Any], probe: bool
+) -> None:
+    (hold,) = run(body).holds
+    assert hold.probe is probe, case
