@@ -59,8 +59,15 @@ Switchover requests (the ``aliasip.io/switchover-to`` annotation): served only w
 Active, i.e. the request becomes a move in rule 5 (or picks the target in rules 3 and 7),
 and is consumed when that move completes. A request naming a node that is not a
 candidate or not eligible is refused at once whatever the phase (Warning Event, consumed,
-nothing moves); one naming the current holder is consumed with a Normal Event; one that a
-move of another kind supersedes is consumed with a Warning Event. Otherwise it waits.
+nothing moves); one naming the current holder is consumed with a Normal Event
+(AlreadyActive), unless the last move was a finished switchover to that holder: then it
+is the request that switchover served, still visible because the glue removes the
+annotation only after writing the status that completes the move (the next decision may
+run on that status with the annotation still present), and it is consumed without an
+Event. One that a move of another kind supersedes is consumed with a Warning Event.
+Otherwise it waits. (An empty request seen again that way cannot be told from a new one:
+it starts a move, whose status write the glue then drops with a 409, as for any decision
+made on a stale object.)
 
 Events are emitted when the phase, the holder, the epoch or the Ready reason changes (and
 when an Invalid or Conflict message changes), plus one per consumed request: never for a
@@ -483,9 +490,22 @@ class _Planner:
         if why is not None:
             return _refusal(self.request, f"{target} {why}")
         if target == self.status.active_node:
+            if self._switched_to(target):
+                return _Request(True)  # served by the switchover that completed: no Event
             message = f"{target} already is the active node; nothing to switch"
             return _Request(True, Event(EventType.NORMAL, ALREADY_ACTIVE, message))
         return None
+
+    def _switched_to(self, holder: str) -> bool:
+        """Whether the last move is a finished switchover to ``holder``: a request naming
+        ``holder`` then is the one that switchover served (see the module docstring)."""
+        last = self.status.last_transition
+        return (
+            last is not None
+            and last.finished_at is not None
+            and last.reason == SWITCHOVER
+            and last.to_node == holder
+        )
 
     def _requested(self, exclude: Collection[str]) -> tuple[str | None, _Request]:
         """The node a request asks for now (None if none), and what becomes of it.

@@ -41,9 +41,10 @@ class Decision:
     ``status`` is the operator's part of the next status (``nodes`` is always empty).
     ``events`` are emitted only when something changed, so running the same decision
     again emits nothing. ``remove_switchover`` says the ``aliasip.io/switchover-to``
-    annotation has been served (completed or refused). ``recheck_at`` is the earliest
-    time at which the same observations could lead to another decision (a Lease
-    expiring): the glue must decide again by then even if no watch event arrives.
+    annotation has been served (completed, refused, or naming the holder already).
+    ``recheck_at`` is the earliest time at which the same observations could lead to
+    another decision (a Lease expiring): the glue must decide again by then even if no
+    watch event arrives.
     """
 
     status: AliasIPStatus

@@ -24,7 +24,11 @@ Applying a decision (order matters): the status merge patch first, carrying the
 resourceVersion it was decided from (a 409 means newer agent reports arrived: drop the
 decision, the next trigger decides again); then the switchover annotation is removed
 with a JSON-patch ``test`` on the value served; then the Events. Events are posted only
-after the status they describe was written, so a dropped decision emits nothing.
+after the status they describe was written, so a dropped decision emits nothing. A
+decision that only serves a request (the status unchanged) emits nothing either when the
+removal fails: the watch event of a status write that also served a request still shows
+the annotation, and deciding on it serves the same request again (its removal then finds
+the annotation gone, 422), which must not repeat its Event (SwitchoverRefused twice).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from aliasip_api.spec import AliasIP, parse_aliasip
 from aliasip_api.status import AliasIPStatus
 from aliasip_operator.decide import decide, decide_invalid
 from aliasip_operator.decision import Decision
-from aliasip_operator.kube import ApiError, ApiUnavailable, KubeApi
+from aliasip_operator.kube import EVENTS_NAMESPACE, ApiError, ApiUnavailable, KubeApi
 from aliasip_operator.observations import (
     SWITCHOVER_ANNOTATION,
     AgentLease,
@@ -68,7 +72,7 @@ class Context:
     """What the handlers need besides kopf's kwargs (passed as ``memo.context``)."""
 
     api: KubeApi
-    events_namespace: str
+    events_namespace: str = EVENTS_NAMESPACE  # where Events about AliasIPs go (see there)
     identity: str = field(default_factory=socket.gethostname)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
@@ -257,8 +261,11 @@ def apply(ctx: Context, body: Mapping[str, Any], decision: Decision, now: dateti
             )
             log.info("switchover request consumed", extra={"aliasip": name})
         except (ApiError, ApiUnavailable) as exc:
-            # 422: a new request replaced the served one; it is decided on its own.
+            # 422: the served request is gone already (consumed by an earlier decision) or
+            # a new one replaced it, which is decided on its own.
             log.info("switchover annotation kept", extra={"aliasip": name, "error": str(exc)})
+            if not decision.changed(current):
+                return  # this decision only served that request: nothing to report
     involved = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "AliasIP",

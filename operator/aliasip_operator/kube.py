@@ -5,9 +5,10 @@ operator *writes* goes through here: the leader-election Lease, the operator's p
 AliasIP's status (a merge patch carrying ``metadata.resourceVersion``, so a decision made
 on a stale status gets 409 instead of overwriting newer agent reports), consuming the
 switchover annotation (a JSON patch whose ``test`` makes the removal conditional on the
-value the decision served), and core v1 Events. The transport (credentials, JSON bodies,
-timeouts without hidden retries, ``ApiUnavailable``/``ApiError``) is ``aliasip_api.rest``,
-shared with the agent; the async handlers run these calls in worker threads.
+value the decision served), and core v1 Events (in ``EVENTS_NAMESPACE``). The transport
+(credentials, JSON bodies, timeouts without hidden retries, ``ApiUnavailable``/``ApiError``)
+is ``aliasip_api.rest``, shared with the agent; the async handlers run these calls in
+worker threads.
 """
 
 from __future__ import annotations
@@ -29,10 +30,34 @@ from aliasip_api.rest import (
     load_configuration,
 )
 
-__all__ = ["ApiError", "ApiUnavailable", "KubeApi", "escape_pointer", "load_configuration"]
+__all__ = [
+    "EVENTS_NAMESPACE",
+    "EVENTS_NAMESPACES",
+    "ApiError",
+    "ApiUnavailable",
+    "KubeApi",
+    "escape_pointer",
+    "load_configuration",
+]
 
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 COMPONENT = "aliasip-operator"
+
+EVENTS_NAMESPACES = ("default", "kube-system")
+"""Where kube-apiserver admits an Event about a cluster-scoped object.
+
+An AliasIP is cluster-scoped, so its Events carry no ``involvedObject.namespace``: that
+is what ``kubectl describe aip NAME`` asks for (``involvedObject.namespace=`` in its field
+selector). kube-apiserver admits such an Event, one with ``eventTime`` set, only in
+``default`` or ``kube-system`` (``legacyValidateEvent``, pkg/apis/core/validation/
+events.go); in any other namespace it is 422 "does not match event.namespace". kubelet
+writes its Node Events in ``default`` for the same reason."""
+
+EVENTS_NAMESPACE = "default"
+"""The namespace of the operator's Events about AliasIPs (``--events-namespace``): one of
+``EVENTS_NAMESPACES``, so that ``kubectl describe aip NAME`` lists them; ``default``, as
+kubelet's Node Events, rather than the system namespace. RBAC grants the operator
+``create`` on Events there (manifests/operator-rbac.yaml)."""
 
 
 def escape_pointer(key: str) -> str:
@@ -111,10 +136,12 @@ class KubeApi(RestClient):
         now: datetime,
         host: str,
     ) -> dict[str, Any]:
-        """Create a core v1 Event about ``involved`` (apiVersion, kind, name, uid).
+        """Create a core v1 Event about the cluster-scoped object ``involved`` (apiVersion,
+        kind, name, uid) in ``namespace`` (``EVENTS_NAMESPACE``).
 
-        AliasIPs are cluster-scoped; the Event lives in the operator's namespace and names
-        it as ``involvedObject.namespace`` (what kube-apiserver admits there, as kopf does).
+        ``involvedObject`` has no namespace, as for any cluster-scoped object: so ``kubectl
+        describe`` finds the Event, and kube-apiserver admits it only in one of
+        ``EVENTS_NAMESPACES`` (see there).
         """
         stamp = kubetime.format_time(now)
         name = str(involved.get("name") or "aliasip")
@@ -122,7 +149,7 @@ class KubeApi(RestClient):
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"generateName": f"{name}.", "namespace": namespace},
-            "involvedObject": {**involved, "namespace": namespace},
+            "involvedObject": {k: v for k, v in involved.items() if k != "namespace"},
             "type": type_,
             "reason": reason,
             "message": message[:1024],

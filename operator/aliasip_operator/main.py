@@ -37,7 +37,14 @@ from typing import Any
 import kopf
 
 from aliasip_operator import handlers
-from aliasip_operator.kube import ApiError, ApiUnavailable, KubeApi, load_configuration
+from aliasip_operator.kube import (
+    EVENTS_NAMESPACE,
+    EVENTS_NAMESPACES,
+    ApiError,
+    ApiUnavailable,
+    KubeApi,
+    load_configuration,
+)
 from aliasip_operator.leader import LeaderElector
 
 EXIT_LOST_LEADERSHIP = 3
@@ -111,7 +118,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--leader-election-namespace",
         default=os.environ.get("POD_NAMESPACE", "aliasip-system"),
-        help="namespace of the election Lease and of the Events (default: $POD_NAMESPACE)",
+        help="namespace of the election Lease (default: $POD_NAMESPACE)",
+    )
+    parser.add_argument(
+        "--events-namespace",
+        default=EVENTS_NAMESPACE,
+        choices=EVENTS_NAMESPACES,
+        help=(
+            "namespace of the Events about AliasIPs (default: %(default)s): kube-apiserver "
+            "admits Events about cluster-scoped objects only in these, and `kubectl describe "
+            "aip` finds them there"
+        ),
     )
     parser.add_argument("--leader-election-lease", default="aliasip-operator")
     parser.add_argument(
@@ -183,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         health.role = "leader"
         log.info("leading", extra={"identity": args.identity, "since": time.time()})
-        ctx = handlers.Context(api, args.leader_election_namespace, args.identity)
+        ctx = handlers.Context(api, args.events_namespace, args.identity)
         kopf.run(
             standalone=True,
             namespaces=[args.agent_lease_namespace],

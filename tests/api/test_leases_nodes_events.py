@@ -4,7 +4,8 @@ Leases (coordination.k8s.io/v1, namespaced): leaseStrategy allows create on PUT 
 refuses an update without resourceVersion; renewals conflict like any update.
 Nodes: status.conditions merge by ``type`` under a strategic merge patch.
 Events (core v1): listed by ``involvedObject`` field selectors, as ``kubectl describe``
-does; they expire after --event-ttl (1 h by default).
+does; they expire after --event-ttl (1 h by default); kube-apiserver's namespace rule
+(``legacyValidateEvent``) decides where an Event about a cluster-scoped object may live.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+import pytest
+
+from aliasip_lab.apiserver.errors import ApiError
 from aliasip_lab.apiserver.operations import Api
 from aliasip_lab.apiserver.registry import BUILTIN_TYPES
 from tests.api.support import STRATEGIC, TABLE, ApiLab, node
@@ -124,6 +128,110 @@ def test_events_listed_by_involved_object(lab: ApiLab) -> None:
         "Last Seen", "Type", "Reason", "Object", "Message",
     ]  # fmt: skip
     assert table["rows"][0]["cells"][3] == "aliasip/db"
+
+
+EVENT_TIME = "2025-01-01T00:00:00.000000Z"
+
+
+def _new_event(name: str, involved_ns: str, event_time: bool = True) -> dict[str, Any]:
+    """An Event about AliasIP ``web`` as the operator writes it (``eventTime`` set)."""
+    body = _event(name, "AliasIP", "web", "u1", namespace=involved_ns)
+    if event_time:
+        body |= {
+            "eventTime": EVENT_TIME,
+            "action": "Moved",
+            "reportingComponent": "aliasip-operator",
+            "reportingInstance": "op-a",
+        }
+    return body
+
+
+def _mismatch(involved_ns: str, event_name: str) -> str:
+    return (
+        f'Event "{event_name}" is invalid: involvedObject.namespace: '
+        f'Invalid value: "{involved_ns}": does not match event.namespace'
+    )
+
+
+# (Event's namespace, involvedObject.namespace, eventTime set, admitted): legacyValidateEvent.
+EVENT_NAMESPACE_RULE = [
+    ("default", "", True, True),  # a cluster-scoped object: kubectl describe finds it
+    ("kube-system", "", True, True),
+    ("aliasip-system", "", True, False),  # what the operator used to write: refused
+    ("aliasip-system", "aliasip-system", True, True),  # matching namespaces
+    ("aliasip-system", "default", True, True),  # eventTime set: not compared upstream either
+    ("default", "", False, True),
+    ("kube-system", "", False, False),  # without eventTime only default
+    ("aliasip-system", "", False, False),
+    ("aliasip-system", "aliasip-system", False, True),
+    ("aliasip-system", "default", False, False),  # mismatching namespaces
+]
+
+
+@pytest.mark.parametrize(
+    ("namespace", "involved_ns", "event_time", "admitted"),
+    EVENT_NAMESPACE_RULE,
+    ids=[
+        f"{ns}-involved[{inv}]-{'eventTime' if et else 'legacy'}-{'ok' if ok else 'refused'}"
+        for ns, inv, et, ok in EVENT_NAMESPACE_RULE
+    ],
+)
+def test_event_namespace_rule_as_kube_apiserver(
+    namespace: str, involved_ns: str, event_time: bool, admitted: bool
+) -> None:
+    api = Api()
+    events = next(t for t in BUILTIN_TYPES if t.plural == "events")
+    namespaces = next(t for t in BUILTIN_TYPES if t.plural == "namespaces")
+    if namespace == "aliasip-system":
+        api.create(namespaces, "", {"metadata": {"name": namespace}})
+    body = _new_event("web.1", involved_ns, event_time)
+    if admitted:
+        assert api.create(events, namespace, body).code == 201
+        return
+    with pytest.raises(ApiError) as refused:
+        api.create(events, namespace, body)
+    assert (refused.value.code, refused.value.reason) == (422, "Invalid")
+    assert refused.value.message == _mismatch(involved_ns, "web.1")
+    assert refused.value.status()["details"]["causes"] == [
+        {
+            "reason": "FieldValueInvalid",
+            "message": f'Invalid value: "{involved_ns}": does not match event.namespace',
+            "field": "involvedObject.namespace",
+        }
+    ]
+
+
+def test_an_event_about_a_cluster_scoped_object_lives_in_default(lab: ApiLab) -> None:
+    """Over HTTP: admitted in default with an empty involvedObject.namespace (and found by
+    kubectl describe's selector), refused in aliasip-system; matching namespaces admitted,
+    mismatching ones refused; an update is held to the same rule."""
+    ns = {"metadata": {"name": "aliasip-system"}}
+    assert lab.client.post("/api/v1/namespaces", ns).status == 201
+    system = "/api/v1/namespaces/aliasip-system/events"
+    accepted = lab.client.post(EVENTS, _new_event("web.1", ""))
+    assert accepted.status == 201, accepted.body
+    described = (
+        "involvedObject.kind=AliasIP,involvedObject.uid=u1,involvedObject.name=web,"
+        "involvedObject.namespace="
+    )
+    found = lab.client.get("/api/v1/events", fieldSelector=described).json["items"]
+    assert [e["metadata"]["name"] for e in found] == ["web.1"]
+
+    refused = lab.client.post(system, _new_event("web.2", ""))
+    assert (refused.status, refused.json["reason"]) == (422, "Invalid")
+    assert refused.json["message"] == _mismatch("", "web.2")
+    assert refused.json["details"]["causes"][0]["field"] == "involvedObject.namespace"
+
+    assert lab.client.post(system, _new_event("web.3", "aliasip-system")).status == 201
+    mismatched = lab.client.post(system, _new_event("web.4", "default", event_time=False))
+    assert (mismatched.status, mismatched.json["message"]) == (422, _mismatch("default", "web.4"))
+    assert lab.client.post(system, _new_event("web.5", "aliasip-system", False)).status == 201
+
+    moved = {**accepted.json, "involvedObject": {**accepted.json["involvedObject"]}}
+    moved["involvedObject"]["namespace"] = "other"
+    del moved["eventTime"]
+    updated = lab.client.put(f"{EVENTS}/web.1", moved)
+    assert (updated.status, updated.json["message"]) == (422, _mismatch("other", "web.1"))
 
 
 def test_events_expire_after_the_event_ttl() -> None:

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from aliasip_operator.kube import EVENTS_NAMESPACE, EVENTS_NAMESPACES
 from tests.manifests.kustomize import REPO, Obj, key
 
 NS = "aliasip-system"
+EVENTS_NS = "default"  # Events about cluster-scoped AliasIPs (aliasip_operator.kube)
 CLUSTER = "(cluster)"
 
 
@@ -43,13 +45,13 @@ TABLE: dict[Grant, set[str]] = {
     # operator, in aliasip-system
     Grant(OPERATOR, NS, "coordination.k8s.io", "leases"): {"get", "list", "watch", "create"},
     Grant(OPERATOR, NS, "coordination.k8s.io", "leases", ("aliasip-operator",)): {"update"},
-    Grant(OPERATOR, NS, "", "events"): {"create"},
+    # operator, in default: its Events about AliasIPs, and nothing else there
+    Grant(OPERATOR, EVENTS_NS, "", "events"): {"create"},
     # agent, cluster-wide
     Grant(AGENT, CLUSTER, "aliasip.io", "aliasips"): {"get", "list", "watch"},
     Grant(AGENT, CLUSTER, "aliasip.io", "aliasips/status"): {"patch"},
     # agent, in aliasip-system
     Grant(AGENT, NS, "coordination.k8s.io", "leases"): {"get", "create", "update"},
-    Grant(AGENT, NS, "", "events"): {"create"},
 }
 
 
@@ -165,3 +167,10 @@ def readme_table() -> dict[Grant, set[str]]:
 
 def test_the_readme_states_the_same_table() -> None:
     assert readme_table() == TABLE
+
+
+def test_the_operator_may_create_events_where_it_posts_them() -> None:
+    """The Events namespace of the table is the operator's default, one kube-apiserver
+    admits Events about cluster-scoped objects in."""
+    assert EVENTS_NS == EVENTS_NAMESPACE
+    assert EVENTS_NS in EVENTS_NAMESPACES

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from aliasip_operator.kube import EVENTS_NAMESPACE, EVENTS_NAMESPACES
 from tests.manifests.kustomize import Obj
 
 AGENT = ("DaemonSet", "aliasip-agent")
@@ -230,6 +231,24 @@ def test_the_leader_lease_is_the_one_the_operator_may_update(
         for name in rule.get("resourceNames", [])
     ]
     assert lease_args == updatable == ["aliasip-operator"]
+
+
+def test_the_operator_posts_events_where_its_role_lets_it(
+    by_key: dict[tuple[str, str], Obj],
+) -> None:
+    """``--events-namespace`` is the namespace of the one Role granting Events to the
+    operator, and one where kube-apiserver admits Events about cluster-scoped objects."""
+    args = container(by_key[OPERATOR])["args"]
+    namespaces = [a.split("=", 1)[1] for a in args if a.startswith("--events-namespace=")]
+    granting = [
+        obj["metadata"]["namespace"]
+        for obj in by_key.values()
+        if obj["kind"] == "Role"
+        and obj["metadata"]["name"].startswith("aliasip-operator")
+        and any("events" in rule["resources"] for rule in obj["rules"])
+    ]
+    assert namespaces == granting == [EVENTS_NAMESPACE]
+    assert EVENTS_NAMESPACE in EVENTS_NAMESPACES
 
 
 @pytest.mark.parametrize("workload", WORKLOADS, ids=WORKLOAD_IDS)

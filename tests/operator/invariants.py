@@ -103,19 +103,33 @@ def check_decision(
         )
     ):
         assert new.active_node is None, f"cordoned holder {holder} must be released"
-    # The annotation: consumed exactly with a request Event, and only if present.
+    # The annotation: consumed exactly with a request Event, and only if present; or
+    # without one if it names the node the last, finished switchover moved to (the
+    # request that switchover served, seen again before the glue removed it).
     reasons = [e.reason for e in decision.events]
     served = [r for r in reasons if r in REQUEST_REASONS]
     assert len(served) <= 1
-    assert decision.remove_switchover == bool(served)
+    last = prev.last_transition
+    switched_to = (
+        last.to_node
+        if last is not None and last.finished_at is not None and last.reason == "Switchover"
+        else None
+    )
+    if decision.remove_switchover and not served:
+        assert annotation is not None and annotation == prev.active_node == switched_to, (
+            "a request is consumed silently only after its own switchover completed"
+        )
+    else:
+        assert decision.remove_switchover == bool(served)
     if decision.remove_switchover:
         assert annotation is not None, "only a present annotation is removed"
+    if served == ["AlreadyActive"]:
+        assert annotation != switched_to, "AlreadyActive for the switchover just completed"
     if served == ["SwitchoverComplete"]:
         assert new.phase is Phase.ACTIVE and new.active_node == prev.active_node
         assert annotation in ("", new.active_node)
     if served == ["SwitchoverRefused"] and moved and annotation:
         assert new.active_node != annotation, "a refused request moved the addresses"
-    last = prev.last_transition
     if (
         annotation is not None
         and new.phase is Phase.ACTIVE

@@ -194,6 +194,37 @@ SCENARIOS: list[tuple[Callable[[], World], list[Step], str]] = [
     (
         active_on_a(),
         [
+            step(annotate("b"), expect=(None, S, 2), events=("Switchover",), annotation="b"),
+            step(act("a"), expect=("b", S, 3), events=("Switchover",), annotation="b"),
+            step(
+                act("b"), expect=("b", A, 3), events=("Held", "SwitchoverComplete"), annotation=None
+            ),
+            # The glue writes the completing status first and removes the annotation after:
+            # the next decision may still see the request the switchover just served. It is
+            # consumed, and no AlreadyActive follows SwitchoverComplete.
+            step(annotate("b"), expect=("b", A, 3), events=(), annotation=None),
+            step(tick(1), act("a", "b", "c"), expect=("b", A, 3), events=()),
+        ],
+        "switchover-request-seen-after-it-completed-is-consumed-without-an-event",
+    ),
+    (
+        active_on_a(),
+        [
+            step(annotate("b"), expect=(None, S, 2), events=("Switchover",)),
+            step(act("a"), expect=("b", S, 3)),
+            step(act("b"), expect=("b", A, 3), events=("Held", "SwitchoverComplete")),
+            # b was active before this request, reached by a switchover: moving elsewhere
+            # and back by another kind of move, the next request for it is AlreadyActive.
+            step(host("b", cordoned=True), expect=(None, S, 4), events=("NodeCordoned",)),
+            step(act("b"), expect=("a", S, 5)),
+            step(host("b", cordoned=False), act("a"), expect=("a", A, 5), events=("Held",)),
+            step(annotate("a"), expect=("a", A, 5), events=("AlreadyActive",), annotation=None),
+        ],
+        "switchover-to-the-node-already-active-before-the-request-is-already-active",
+    ),
+    (
+        active_on_a(),
+        [
             step(annotate(""), expect=(None, S, 2), annotation=""),
             step(act("a"), expect=("b", S, 3)),
             step(act("b"), expect=("b", A, 3), annotation=None),

@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from aliasip_api import kubetime
+from aliasip_operator.kube import EVENTS_NAMESPACE
 from tests.api.support import ALIASIP_CRD, ApiLab, eventually, install_crd, load_yaml, node
 
 NS = "aliasip-system"
 ALIASIPS = "/apis/aliasip.io/v1alpha1/aliasips"
 LEASES = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases"
-EVENTS = f"/api/v1/namespaces/{NS}/events"
+# The operator's Events about (cluster-scoped) AliasIPs: in default, not in NS.
+EVENTS = f"/api/v1/namespaces/{EVENTS_NAMESPACE}/events"
 AGENT_LEASE_S = 2
 NODES = ("node1", "node2")
 
@@ -85,6 +87,7 @@ def report(lab: ApiLab, name: str, node_name: str, state: str, epoch: int) -> No
 
 
 def events(lab: ApiLab, name: str) -> list[dict[str, Any]]:
+    """The operator's Events about AliasIP ``name`` (in ``EVENTS_NAMESPACE``)."""
     items = lab.client.get(EVENTS).json.get("items") or []
     return [e for e in items if e["involvedObject"].get("name") == name]
 

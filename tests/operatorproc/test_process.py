@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import time
 
+from aliasip_operator.kube import EVENTS_NAMESPACE
 from aliasip_operator.observations import SWITCHOVER_ANNOTATION as SWITCHOVER
 from tests.api.support import ApiLab, eventually
 from tests.operatorproc.support import (
     ALIASIPS,
+    NS,
     Agents,
+    aliasip_body,
     create,
     events,
     leader,
@@ -40,6 +43,29 @@ def test_create_places_on_the_first_preferred_node_then_active(lab: ApiLab) -> N
         assert obj(lab, "web")["metadata"].get("finalizers") == ["aliasip.io/operator"]
 
 
+def test_kubectl_describe_lists_the_operators_events(lab: ApiLab) -> None:
+    """The Events are about the cluster-scoped AliasIP (no involvedObject.namespace), in
+    default: exactly what `kubectl describe aip NAME` asks for."""
+    prepare(lab)
+    with Agents(lab).running(), operators(lab, "op-a"):
+        create(lab, "web")
+        wait_status(lab, "web", activeNode="node1", epoch=1)
+        report(lab, "web", "node1", "holding", 1)
+        wait_status(lab, "web", activeNode="node1", epoch=1, phase="Active")
+        eventually(lambda: {"Placement", "Held"} <= {e["reason"] for e in events(lab, "web")})
+    posted = events(lab, "web")
+    assert all("namespace" not in e["involvedObject"] for e in posted)
+    assert all(e["metadata"]["namespace"] == EVENTS_NAMESPACE for e in posted)
+    assert lab.client.get(f"/api/v1/namespaces/{NS}/events").json["items"] == []
+    described = lab.kubectl("describe", "aip", "web").stdout
+    section = described.split("\nEvents:", 1)[1]
+    rows = [line.split() for line in section.strip().splitlines()[2:]]
+    assert {("Normal", "Placement"), ("Normal", "Held")} <= {(row[0], row[1]) for row in rows}
+    assert len(rows) == len(posted)
+    assert "aliasip-operator  node1 takes the addresses at epoch 1" in section
+    assert "aliasip-operator  node1 holds the addresses at epoch 1" in section
+
+
 def _active_on_node1(lab: ApiLab, name: str = "web") -> None:
     create(lab, name)
     wait_status(lab, name, activeNode="node1", epoch=1)
@@ -67,7 +93,11 @@ def test_planned_switchover_releases_then_assigns_and_consumes_the_annotation(
             lambda: SWITCHOVER not in (obj(lab, "web")["metadata"].get("annotations") or {}),
             timeout=5,
         )
-        assert any(e["reason"] == "SwitchoverComplete" for e in events(lab, "web"))
+        time.sleep(1.2)  # a few more evaluations (timer: every 0.5 s) after the removal
+        reasons = [e["reason"] for e in events(lab, "web")]
+        # The request the switchover served is not reported again as AlreadyActive.
+        assert sorted(set(reasons) - {"Placement", "Held"}) == ["Switchover", "SwitchoverComplete"]
+        assert reasons.count("Switchover") == 2 and reasons.count("SwitchoverComplete") == 1
 
 
 def test_failover_when_the_holders_lease_expires_and_its_node_is_not_ready(
@@ -112,6 +142,24 @@ def test_an_invalid_spec_is_reported_not_retried(lab: ApiLab) -> None:
         warnings = eventually(lambda: [e for e in events(lab, "bad") if e["type"] == "Warning"])
         assert warnings[0]["message"] == message
         assert "Traceback" not in op.output()
+
+
+def test_a_request_refused_along_with_a_status_change_is_reported_once(lab: ApiLab) -> None:
+    """The status write's own watch event still shows the annotation (removed after it):
+    deciding on it refuses the same request again, which must not post a second Event."""
+    prepare(lab)
+    with Agents(lab).running(), operators(lab, "op-a"):
+        body = aliasip_body("bad", "198.18.0.0/24")  # Invalid: the network address
+        body["metadata"]["annotations"] = {SWITCHOVER: "node2"}
+        assert lab.client.post(ALIASIPS, body).status == 201
+        wait_status(lab, "bad", phase="Invalid", activeNode=None)
+        eventually(
+            lambda: SWITCHOVER not in (obj(lab, "bad")["metadata"].get("annotations") or {}),
+            timeout=5,
+        )
+        time.sleep(1.2)  # a few more evaluations (timer: every 0.5 s) after the removal
+        reasons = sorted(e["reason"] for e in events(lab, "bad"))
+        assert reasons == ["ReservedAddress", "SwitchoverRefused"]
 
 
 def test_two_replicas_one_leader_and_failover_after_the_leader_is_killed(lab: ApiLab) -> None:

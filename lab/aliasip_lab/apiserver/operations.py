@@ -20,6 +20,10 @@ kube-apiserver implements it:
   ``deletionGracePeriodSeconds: 0``) and keeps it; the write that removes the last
   finalizer deletes it. No finalizer may be added once deletion started.
 - **Custom resources** are pruned, defaulted and validated against their CRD's schema.
+- **Events**: kube-apiserver's namespace rule (``validation.validate_event``): an Event
+  about a cluster-scoped object (no ``involvedObject.namespace``) is admitted only in
+  ``default``, or also ``kube-system`` when it has ``eventTime``; without ``eventTime``
+  one about a namespaced object must live in that object's namespace.
 - **CRDs**: storing one serves its resource at once (``Established``); deleting one
   deletes its objects and stops serving it.
 - **Namespaces**: namespaced objects need an existing, non-terminating namespace;
@@ -57,6 +61,7 @@ Clock = Callable[[], datetime.datetime]
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apiserver names.SimpleNameGenerator
+EVENTS = ("", "events")
 EVENT_TTL_S = 3600.0  # kube-apiserver --event-ttl default
 SYSTEM_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
 DROPPED_METADATA = ("selfLink", "managedFields")
@@ -110,7 +115,7 @@ class Api:
         crds = self._type(CRD_GROUP_RESOURCE)
         for _, crd in list(self.store.items(crds.group_resource)):
             self._after_write(crds, crd)
-        events = self._type(("", "events"))
+        events = self._type(EVENTS)
         for _, event in list(self.store.items(events.group_resource)):
             self._track_event(event)
         namespaces = self._type(NAMESPACES)
@@ -635,6 +640,8 @@ class Api:
             causes += schema.validate(obj, rt.schema)
         if rt.group_resource == CRD_GROUP_RESOURCE:
             causes += validate_crd(obj)
+        if rt.group_resource == EVENTS:
+            causes += validation.validate_event(obj)
         if causes:
             raise errors.invalid(rt.group, rt.kind, str(metadata.get("name", "")), causes)
         return obj, warnings
@@ -648,7 +655,7 @@ class Api:
             self.registry.set_crd(name, types)
             for served in types:
                 self.store.ensure(served.group_resource)
-        elif rt.group_resource == ("", "events"):
+        elif rt.group_resource == EVENTS:
             self._track_event(stored)
 
     def _track_event(self, event: Json) -> None:
@@ -666,7 +673,7 @@ class Api:
 
     def expire_events(self) -> None:
         now = self._monotonic()
-        events = self._type(("", "events"))
+        events = self._type(EVENTS)
         while self._event_expiry and self._event_expiry[0][0] <= now:
             _, namespace, name = self._event_expiry.popleft()
             deadline = self._event_deadline.get((namespace, name))

@@ -1,9 +1,14 @@
-"""ObjectMeta validation every type gets: names, generateName, labels, annotations.
+"""ObjectMeta validation every type gets (names, generateName, labels, annotations), and
+the namespace rule of core v1 Events.
 
-The rules and messages are those of ``k8s.io/apimachinery/pkg/api/validation``
+The ObjectMeta rules and messages are those of ``k8s.io/apimachinery/pkg/api/validation``
 (``ValidateObjectMeta``) and ``pkg/util/validation``: a DNS-1123 subdomain for most names,
 a DNS-1123 label for namespace names, qualified names for label keys, at most 63
 characters of ``[A-Za-z0-9._-]`` for label values, 256 KiB of annotations in total.
+
+The Event rule is the namespace part of kube-apiserver's ``legacyValidateEvent``
+(``pkg/apis/core/validation/events.go``), applied on create and on update: see
+``validate_event``.
 """
 
 from __future__ import annotations
@@ -140,3 +145,45 @@ def validate_metadata(metadata: Json, dns_label_name: bool) -> list[Cause]:
             )
         )
     return causes
+
+
+# The namespaces where kube-apiserver admits an Event about a cluster-scoped object
+# (empty ``involvedObject.namespace``) that has ``eventTime`` set: kubelet posts its Node
+# Events in "default" for this reason. Without ``eventTime`` (the oldest clients) only
+# "default" is admitted (or no namespace at all, which a namespaced URL cannot give).
+CLUSTER_SCOPED_EVENT_NAMESPACES = ("default", "kube-system")
+EVENT_NAMESPACE_MISMATCH = "does not match event.namespace"
+
+
+def validate_event(event: Json) -> list[Cause]:
+    """kube-apiserver's Event namespace rule (``legacyValidateEvent``), word for word:
+
+    - ``eventTime`` set: an empty ``involvedObject.namespace`` is admitted only in
+      ``default`` and ``kube-system``; a non-empty one is not compared with the Event's
+      namespace (kube-apiserver does not either);
+    - ``eventTime`` unset: an empty ``involvedObject.namespace`` is admitted only in
+      ``default``; a non-empty one must equal the Event's namespace.
+
+    Either failure is ``involvedObject.namespace: Invalid value: "<involvedObject's
+    namespace>": does not match event.namespace``. The other checks of
+    ``legacyValidateEvent`` (reportingController, reportingInstance, action and reason
+    required with ``eventTime``; length limits) are not applied.
+    """
+    namespace = str((event.get("metadata") or {}).get("namespace") or "")
+    involved = event.get("involvedObject")
+    involved_ns = str((involved if isinstance(involved, dict) else {}).get("namespace") or "")
+    if event.get("eventTime"):
+        admitted = bool(involved_ns) or namespace in CLUSTER_SCOPED_EVENT_NAMESPACES
+    elif involved_ns:
+        admitted = namespace == involved_ns
+    else:
+        admitted = namespace in ("", "default")
+    if admitted:
+        return []
+    return [
+        Cause(
+            "FieldValueInvalid",
+            f"Invalid value: {_q(involved_ns)}: {EVENT_NAMESPACE_MISMATCH}",
+            "involvedObject.namespace",
+        )
+    ]
