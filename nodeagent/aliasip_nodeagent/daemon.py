@@ -4,10 +4,14 @@ Tasks, one concern each:
 
 - **lease**: renews the Lease ``aliasip-agent-<node>`` every ``renew_interval_s`` (at most
   once a second: the API-write budget), ``leaseDurationSeconds`` = ``lease_duration_s``;
-- **fence**: if no renewal succeeded for ``lease_duration_s - fence_margin_s``, deletes
-  every alias this node holds *before* the Lease can expire on the server, so the
-  operator may reassign safely (design.md, "Unplanned failover"). Until a renewal and a
-  fresh list succeed again nothing is held; then the ordinary reconcile reports;
+- **cut off**: if no renewal succeeded for ``lease_duration_s - fence_margin_s``, the agent
+  is cut off from the API. It keeps what it holds (design.md: "a holder cut off from the
+  API but not from the LAN keeps serving"; standbys hear it, so the operator does not
+  move it, and an API restart never takes the aliases down) but acts on nothing new, since
+  its view of the API is stale. Every resync it probes the wire for each alias it holds:
+  if another host answers for one, the operator has moved it (this node was also cut off
+  the LAN for a while), and it is deleted at once. When a renewal and a fresh list succeed
+  again, the ordinary reconcile takes over;
 - **watch** (a daemon thread: the client blocks): lists AliasIPs, then watches from the
   list's resourceVersion, resumes after a broken stream, relists after 410 Gone; every
   change wakes the reconcile task;
@@ -201,40 +205,57 @@ class Agent:
     async def _fence_task(self) -> None:
         while True:
             left = self._fence_deadline() - time.monotonic()
-            if left > 0 or self.fenced:
+            if left > 0:
                 await asyncio.sleep(max(left, 0.05))
                 continue
-            await self._fence()
+            if not self.fenced:
+                self._cut_off()
+            await self._guard_held()
+            await asyncio.sleep(self.settings.resync_interval_s)
 
-    async def _fence(self) -> None:
-        """Release everything at once: the Lease is about to expire on the server."""
+    def _cut_off(self) -> None:
+        """No renewal for too long: stop acting on a stale view; keep what is held."""
         self.fenced = True
         self.synced = False
+        log.warning(
+            kv(
+                "api-lost",
+                node=self.settings.node,
+                note="the Lease could not be renewed: keeping the aliases held here, acting "
+                "on nothing new, probing the wire for another holder",
+            )
+        )
+
+    async def _guard_held(self) -> None:
+        """While cut off: delete each held alias another host answers for on the wire."""
         async with self._dataplane:
-            for task in self._repeats.values():
-                task.cancel()
-            self._repeats.clear()
             held = (await self._io(self.netlink.snapshot)).owned()
             for h in held:
                 try:
-                    await self._io(self.netlink.delete, h)
-                except errors.AliasError as exc:
-                    log.error(
-                        kv(
-                            "fence-delete-failed",
-                            node=self.settings.node,
-                            address=h.address,
-                            error=exc.message,
-                        )
+                    result = await self._io(
+                        self.announcer.probe,
+                        h.interface,
+                        h.mac,
+                        h.address.ip,
+                        self.settings.probe_wait_s,
                     )
-        log.warning(
-            kv(
-                "self-fenced",
-                node=self.settings.node,
-                released=",".join(str(h.address) for h in held) or "nothing",
-                reason="the Lease could not be renewed before it expires",
-            )
-        )
+                    if not result.conflict_mac:
+                        continue
+                    await self._io(self.netlink.delete, h)
+                except (errors.AliasError, OSError) as exc:
+                    log.error(
+                        kv("guard-failed", node=self.settings.node, address=h.address, error=exc)
+                    )
+                    continue
+                log.warning(
+                    kv(
+                        "release",
+                        node=self.settings.node,
+                        address=h.address,
+                        reason=f"{result.conflict_mac} answers for it while this node is cut "
+                        "off from the API: the operator moved it",
+                    )
+                )
 
     async def _unfence(self) -> None:
         """The API answers again: read everything afresh before acting on any of it."""

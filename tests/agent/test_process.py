@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -92,16 +93,44 @@ def test_restart_adopts_without_a_blip_and_sigterm_keeps(lab: Cluster) -> None:
     assert "event=hold " not in lab.log("node1").split("event=start")[-1]  # adopted, not re-added
 
 
-def test_self_fencing_when_the_api_is_unreachable(lab: Cluster) -> None:
+def test_cut_off_from_the_api_the_holder_keeps_serving(lab: Cluster) -> None:
+    """design.md: a holder cut off from the API but not from the LAN keeps serving."""
+    node1 = lab.lan.node("node1")
+    _held_by_node1(lab)
+    prober = lab.start_prober(7.0)
+    lab.wait_probing("node1")
+    lab.lan.set_management_link(node1, False)
+    eventually(lambda: "event=api-lost" in lab.log("node1"), timeout=6)
+    time.sleep(1.5)  # a guard pass or more: nobody else answers, nothing is deleted
+    assert lab.holds("node1")
+    lab.lan.set_management_link(node1, True)
+    lab.wait_view("node1", "holding", 1)
+    report = lab.prober_report(prober)
+    assert {s["mac"] for s in report["segments"]} == {node1.mac}
+    assert [g for g in report["gaps"] if g["outage_ms"] > 100] == [], report["gaps"]
+    assert "event=release" not in lab.log("node1")
+
+
+def test_cut_off_holder_deletes_an_alias_another_node_answers_for(lab: Cluster) -> None:
+    """Cut off from the API and, for a while, from the LAN: the operator moved the alias.
+    Back on the LAN (the API still unreachable), the old holder hears the new one on the
+    wire and deletes its copy at once."""
     node1 = lab.lan.node("node1")
     _held_by_node1(lab)
     lab.lan.set_management_link(node1, False)
-    lab.wait_holds("node1", False, timeout=6)  # Lease 3 s: released before it expires
-    assert "event=self-fenced" in lab.log("node1")
+    eventually(lambda: "event=api-lost" in lab.log("node1"), timeout=6)
+    lab.lan.set_link(node1, False)
+    lab.set_active("node2", 2)  # what the operator does once node1 is silent
+    lab.wait_view("node2", "holding", 2)
+    assert lab.holds("node1")  # unreachable; its copy answers nobody
+    lab.lan.set_link(node1, True)
+    lab.wait_holds("node1", False, timeout=5)
+    assert "answers for it while this node is cut off from the API" in lab.log("node1")
+    assert lab.holds("node2")
     lab.lan.set_management_link(node1, True)
-    # The status still names node1 at epoch 1 (no operator moved it): it holds again.
-    lab.wait_holds("node1", True, timeout=10)
-    lab.wait_view("node1", "holding", 1)
+    eventually(lambda: lab.view("node1").get("epoch") == 2, timeout=10)
+    assert lab.view("node1")["state"] in ("standby", "released"), lab.view("node1")
+    assert not lab.holds("node1") and lab.holds("node2")
 
 
 def test_link_loss_is_reported_as_an_error(lab: Cluster) -> None:

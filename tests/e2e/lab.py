@@ -22,6 +22,7 @@ import contextlib
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,13 @@ class Probe:
         out, _ = self.proc.communicate(timeout=timeout)
         found: dict[str, Any] = json.loads(out)
         return found
+
+    def finish(self, settle_s: float = 0.3) -> dict[str, Any]:
+        """End the probing now (SIGTERM: it still reports), after ``settle_s`` more of it:
+        for a test whose duration depends on the machine's load."""
+        time.sleep(settle_s)
+        self.proc.send_signal(signal.SIGTERM)
+        return self.report()
 
 
 @dataclass
@@ -201,6 +209,11 @@ class E2ELab:
         assert report["split_brain_samples"] == [], report["split_brain_samples"]
         macs = [s["mac"] for s in report["segments"]]
         assert macs == [self.mac(n) for n in nodes], report["segments"]
+
+    def agent_log(self, node: str) -> str:
+        daemon = self.lab.daemon(f"agent {node}")
+        path = Path(daemon.log) if daemon is not None else None
+        return path.read_text(errors="replace") if path is not None and path.exists() else ""
 
     # -- diagnostics -----------------------------------------------------------------------
 
