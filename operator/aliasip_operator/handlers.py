@@ -43,7 +43,7 @@ from typing import Any
 
 import kopf
 
-from aliasip_api.errors import InvalidAliasIP
+from aliasip_api.errors import Finding, InvalidAliasIP
 from aliasip_api.findings import conflict_findings
 from aliasip_api.lease import AGENT_LEASE_PREFIX
 from aliasip_api.nodes import NodeInfo, parse_node
@@ -162,6 +162,49 @@ def _values(index: kopf.Index[str, Any]) -> dict[str, Any]:
     return {key: value for key, store in index.items() for value in store}
 
 
+# Caches for the decision's two costly inputs. Each evaluation (every watch event and every
+# 0.5 s per AliasIP) needs the parsed spec (validated against the CRD's schema, 1-2 ms)
+# and the conflict findings over every AliasIP (a pass over all of them): at 1,000
+# AliasIPs recomputing both on every evaluation took the operator's whole core.
+_PARSED_MAX = 20_000
+_parsed: dict[tuple[object, ...], AliasIP | InvalidAliasIP] = {}
+_findings: list[tuple[tuple[AliasIP, ...], dict[str, tuple[Finding, ...]]]] = []
+
+
+def parse_cached(body: Mapping[str, Any]) -> AliasIP:
+    """``parse_aliasip`` of the object without its status, once per spec version: what it
+    reads (the spec, name, uid, creationTimestamp) changes only with ``generation``."""
+    metadata = body.get("metadata") or {}
+    generation = metadata.get("generation")
+    key = (metadata.get("uid"), metadata.get("name"), generation, metadata.get("creationTimestamp"))
+    found = _parsed.get(key) if isinstance(generation, int) else None
+    if found is None:
+        try:
+            found = parse_aliasip({k: v for k, v in body.items() if k != "status"})
+        except InvalidAliasIP as exc:
+            found = exc
+        if isinstance(generation, int):
+            if len(_parsed) >= _PARSED_MAX:
+                _parsed.clear()
+            _parsed[key] = found
+    if isinstance(found, InvalidAliasIP):
+        raise found
+    return found
+
+
+def conflicts_cached(everyone: Mapping[str, AliasIP]) -> dict[str, tuple[Finding, ...]]:
+    """``conflict_findings`` over the index's AliasIPs, recomputed only when one of them
+    changed (the index holds a new object for every change)."""
+    current = tuple(everyone.values())
+    if _findings:
+        known, result = _findings[0]
+        if len(known) == len(current) and all(a is b for a, b in zip(known, current, strict=True)):
+            return result
+    result = conflict_findings(current)
+    _findings[:] = [(current, result)]
+    return result
+
+
 # ----------------------------------------------------------------------- the decision
 
 
@@ -182,14 +225,17 @@ def decide_for(
     name = str(metadata.get("name"))
     generation = metadata.get("generation")
     try:
-        aliasip = parse_aliasip({k: v for k, v in body.items() if k != "status"})
+        aliasip = parse_cached(body)
     except InvalidAliasIP as exc:
         observed = Observations.of(
             nodes_index.values(), leases_index, switchover_request(metadata.get("annotations"))
         )
         gen = generation if isinstance(generation, int) else None
         return decide_invalid(exc.findings, observed, status, now, generation=gen)
-    conflicts = conflict_findings({**everyone, name: aliasip}.values()).get(name, ())
+    if everyone.get(name) == aliasip:
+        conflicts = conflicts_cached(everyone).get(name, ())
+    else:  # the index lags behind this body: decide on the body's own version
+        conflicts = conflict_findings({**everyone, name: aliasip}.values()).get(name, ())
     observed = Observations.of(
         nodes_index.values(),
         leases_index,
