@@ -27,6 +27,7 @@ import ipaddress
 import json
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -204,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("bench.failover needs root (network namespaces, raw sockets)", file=sys.stderr)
         return 1
+    # SIGTERM (e.g. a timeout) unwinds like Ctrl-C, so the lab is always taken down.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with tempfile.TemporaryDirectory(prefix="aip-bench-failover-") as workdir:
         results = run(args.runs, args.advert_int, Path(workdir) / "lab")
     shown = "python -m bench.failover " + " ".join(sys.argv[1:] if argv is None else argv)
