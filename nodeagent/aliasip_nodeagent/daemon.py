@@ -126,7 +126,7 @@ class Agent:
         self._executor = dataplane
         self.objects: dict[str, dict[str, Any]] = {}
         self._observed: dict[str, Observed] = {}
-        self._expiry_wakes: dict[str, datetime] = {}
+        self._expiry_wakes: dict[str, tuple[datetime, asyncio.TimerHandle]] = {}
         self.synced = False
         self.newest: dict[str, int] = {}
         self.fenced = False
@@ -563,11 +563,14 @@ class Agent:
         expires = lease.expires_at if lease is not None else None
         if expires is None or self._loop is None:
             return
-        if self._expiry_wakes.get(holder) == expires:
+        known = self._expiry_wakes.get(holder)
+        if known is not None and known[0] == expires:
             return  # already scheduled for this expiry
-        self._expiry_wakes[holder] = expires
+        if known is not None:
+            known[1].cancel()  # renewed since: only the newest expiry may wake us
         delay = (expires - self.now()).total_seconds() + EXPIRY_SLACK_S
-        self._loop.call_later(max(delay, 0.0), self.wake, True)
+        handle = self._loop.call_later(max(delay, 0.0), self.wake, True)
+        self._expiry_wakes[holder] = (expires, handle)
 
     async def _read_lease(self, holder: str) -> tuple[bool, AgentLease | None]:
         """(read, lease): ``read`` is False when the API did not answer (nothing is known)."""
