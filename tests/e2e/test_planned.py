@@ -27,7 +27,8 @@ def test_create_kubectl_kernel_and_wire_agree(lab: E2ELab) -> None:
     report = lab.probe(ADDRESS, 0.5).report()
     assert report["answered"] > 0, report
     lab.served_by(report, "node1")
-    assert {"Placement", "Held"} <= set(lab.reasons("web")), lab.reasons("web")
+    # Events are posted right after the status they describe: wait for them.
+    eventually(lambda: {"Placement", "Held"} <= set(lab.reasons("web")), 5, "Placement, Held")
     described = lab.kubectl("describe", "aip", "web")
     assert "node1 takes the addresses at epoch 1" in described, described
 
@@ -53,7 +54,7 @@ def test_switchover_by_kubectl_annotate_releases_before_it_adds(lab: E2ELab) -> 
         "node1",
         "node2",
     )
-    assert "SwitchoverComplete" in lab.reasons("web")
+    eventually(lambda: "SwitchoverComplete" in lab.reasons("web"), 5, "SwitchoverComplete")
     assert lab.printed("web")["ACTIVE"] == "node2"
     outage("planned switchover (kubectl annotate)", report)
 

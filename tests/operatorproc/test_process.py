@@ -39,7 +39,8 @@ def test_create_places_on_the_first_preferred_node_then_active(lab: ApiLab) -> N
             print(op.output())
             raise
         assert got["conditions"][0]["type"] == "Ready"
-        assert any(e["reason"] == "Placement" for e in events(lab, "web"))
+        # Events are posted right after the status they describe: wait for them.
+        eventually(lambda: any(e["reason"] == "Placement" for e in events(lab, "web")))
         assert obj(lab, "web")["metadata"].get("finalizers") == ["aliasip.io/operator"]
 
 
@@ -117,7 +118,8 @@ def test_failover_when_the_holders_lease_expires_and_its_node_is_not_ready(
             print(lab.client.get("/api/v1/nodes/node1").json["status"])
             raise
         assert got["lastTransition"]["reason"] == "Failover"
-        assert any(e["reason"] == "Failover" and e["type"] == "Warning" for e in events(lab, "web"))
+        failover = ("Failover", "Warning")
+        eventually(lambda: failover in [(e["reason"], e["type"]) for e in events(lab, "web")])
 
 
 def test_the_younger_of_two_aliasips_with_one_address_is_a_conflict(lab: ApiLab) -> None:
