@@ -37,9 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from aliasip_api import kubetime
+from aliasip_api.crd import packaged_crd
 from aliasip_api.rest import (
     ALIASIPS,
     ApiError,
@@ -51,15 +50,15 @@ from aliasip_api.rest import (
 from aliasip_lab.apiserver.runner import write_kubeconfig
 from aliasip_lab.daemons import Daemon
 from aliasip_lab.kubectl import find_kubectl
-from aliasip_lab.lan import Host, Lan, existing_namespaces, ip
+from aliasip_lab.lan import Host, Lan, existing_namespaces, ip, kill_processes_in
 from aliasip_lab.nsenter import netns
+from aliasip_operator.observations import SWITCHOVER_ANNOTATION
 
 T = TypeVar("T")
 STATE_DIR_ENV = "ALIASIP_LAB_DIR"
 DEFAULT_STATE_DIR = Path("/run/aliasip-lab")
 SYSTEM_NAMESPACE = "aliasip-system"
 OPERATOR_LEASE = "aliasip-operator"
-SWITCHOVER_ANNOTATION = "aliasip.io/switchover-to"
 OPERATORS = ("op-a", "op-b")
 API_PORT = 6443
 MAX_NODES = 60
@@ -271,9 +270,7 @@ class Lab:
         tag = tag_for(state_dir)
         for name in existing_namespaces():
             if name.startswith(f"{tag}-"):
-                for pid in ip("netns", "pids", name, check=False).stdout.split():
-                    with contextlib.suppress(ProcessLookupError, ValueError):
-                        os.kill(int(pid), signal.SIGKILL)
+                kill_processes_in(name)
                 ip("netns", "del", name, check=False)
                 removed.append(f"namespace {name}")
         if state_dir.exists():
@@ -337,8 +334,7 @@ class Lab:
         namespace, Ready Nodes with their stationary addresses."""
         api = self.api
         api.call("POST", "/api/v1/namespaces", {"metadata": {"name": SYSTEM_NAMESPACE}})
-        crd = yaml.safe_load(_packaged_crd_text())
-        api.call("POST", CRD_PATH, crd)
+        api.call("POST", CRD_PATH, packaged_crd().document)
         for host in self.lan.nodes:
             api.call("POST", "/api/v1/nodes", node_object(host))
 
@@ -394,8 +390,10 @@ class Lab:
         return items
 
     def port_up(self, port: str) -> bool:
+        """Whether the switch port is administratively up and not DOWN."""
         out = ip("-n", self.lan.switch_ns, "-o", "link", "show", port, check=False).stdout
-        return bool(out) and "state DOWN" not in out and ",UP" in out.split(">")[0] + ","
+        flags = out.partition("<")[2].partition(">")[0].split(",")
+        return "UP" in flags and "state DOWN" not in out
 
     def held(self, host: Host) -> list[str]:
         """The aliases aliasip added on the node (label ``IFNAME:aip``)."""
@@ -606,12 +604,6 @@ def node_object(host: Host) -> dict[str, Any]:
             "nodeInfo": {"kubeletVersion": "v1.32.0-aliasip-lab"},
         },
     }
-
-
-def _packaged_crd_text() -> str:
-    from importlib import resources
-
-    return resources.files("aliasip_api").joinpath("aliasip.yaml").read_text(encoding="utf-8")
 
 
 @contextlib.contextmanager

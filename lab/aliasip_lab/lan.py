@@ -84,7 +84,7 @@ def sweep_stale() -> list[str]:
     for name in existing_namespaces():
         match = _NAME_RE.match(name)
         if match and not _alive(int(match.group(1))):
-            _kill_processes_in(name)
+            kill_processes_in(name)
             ip("netns", "del", name, check=False)
             removed.append(name)
     return removed
@@ -100,7 +100,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _kill_processes_in(netns: str) -> None:
+def kill_processes_in(netns: str) -> None:
+    """SIGKILL every process running in ``netns`` (before the namespace is deleted)."""
     pids = ip("netns", "pids", netns, check=False).stdout.split()
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, ValueError):
@@ -280,7 +281,7 @@ class Lan:
                 proc.wait(timeout=5)
         extra = [self.api_ns] if self.api_ns is not None else []
         for ns in [*(h.netns for h in self.hosts), *extra, self.switch_ns]:
-            _kill_processes_in(ns)
+            kill_processes_in(ns)
             ip("netns", "del", ns, check=False)
 
     def __enter__(self) -> Lan:
@@ -313,7 +314,7 @@ def private_namespace(suffix: str, loopback_address: str | None = None) -> Itera
             ip("-n", name, "addr", "add", f"{address}/{address.max_prefixlen}", "dev", "lo")
         yield name
     finally:
-        _kill_processes_in(name)
+        kill_processes_in(name)
         ip("netns", "del", name, check=False)
 
 

@@ -137,8 +137,8 @@ class Cluster:
         with netns(self.lan.node(node).netns):
             capture = Capture(self.lan.node(node).ifname)
         with capture:
-            frames = capture.wait_for(_is_echo_request, timeout)
-        assert any(_is_echo_request(f) for f in frames), "the prober never reached the holder"
+            frames = capture.wait_for(is_echo_request, timeout)
+        assert any(is_echo_request(f) for f in frames), "the prober never reached the holder"
 
     @staticmethod
     def prober_report(proc: subprocess.Popen[str], timeout: float = 30) -> dict[str, Any]:
@@ -147,7 +147,7 @@ class Cluster:
         return report
 
 
-def _is_echo_request(frame: Frame) -> bool:
+def is_echo_request(frame: Frame) -> bool:
     data = frame.data
     return len(data) > 34 and frame.ethertype == 0x0800 and data[23] == 1 and data[34] == 8
 

@@ -35,14 +35,14 @@ from typing import Any, TypeVar
 import yaml
 
 from aliasip_api.rest import ApiError, ApiUnavailable
-from aliasip_lab.capture import Capture, Frame
+from aliasip_lab.capture import Capture
 from aliasip_lab.cluster import Lab, tag_for
 from aliasip_lab.lan import existing_namespaces, ip
 from aliasip_lab.nsenter import netns
+from tests.agent.support import is_echo_request
 
 T = TypeVar("T")
 ALIASIPS = "/apis/aliasip.io/v1alpha1/aliasips"
-SWITCHOVER = "aliasip.io/switchover-to"
 
 
 def eventually(
@@ -198,8 +198,8 @@ class E2ELab:
         with netns(host.netns):
             capture = Capture(host.ifname)
         with capture:
-            frames = capture.wait_for(_is_echo_request, timeout)
-        assert any(_is_echo_request(f) for f in frames), f"the prober never reached {node}"
+            frames = capture.wait_for(is_echo_request, timeout)
+        assert any(is_echo_request(f) for f in frames), f"the prober never reached {node}"
 
     def mac(self, node: str) -> str:
         return self.lab.node(node).mac
@@ -220,11 +220,6 @@ class E2ELab:
     def logs(self) -> str:
         parts = [f"--- {d.role} ---\n{d.tail(60)}" for d in self.lab.state.daemons.values()]
         return "\n".join(parts)
-
-
-def _is_echo_request(frame: Frame) -> bool:
-    data = frame.data
-    return len(data) > 34 and frame.ethertype == 0x0800 and data[23] == 1 and data[34] == 8
 
 
 def outage(title: str, report: dict[str, Any]) -> None:

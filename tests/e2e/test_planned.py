@@ -6,7 +6,8 @@ from __future__ import annotations
 import signal
 import time
 
-from tests.e2e.lab import SWITCHOVER, E2ELab, eventually, outage
+from aliasip_operator.observations import SWITCHOVER_ANNOTATION as SWITCHOVER
+from tests.e2e.lab import E2ELab, eventually, outage
 
 ADDRESS = "198.18.0.50/24"
 
