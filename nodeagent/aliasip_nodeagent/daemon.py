@@ -51,6 +51,7 @@ from aliasip_nodeagent.hoststate import HeldAlias
 from aliasip_nodeagent.kube import ApiError, ApiUnavailable, KubeApi
 from aliasip_nodeagent.placement import AliasRequest, Placement, decide_placement
 from aliasip_nodeagent.reconcile import Hold, Observed, matches, observe, plan, requests_for
+from aliasip_nodeagent.relevance import IPAddress, concerns
 from aliasip_nodeagent.report import Outcome, needs_write, patch_body, view_for
 from aliasip_nodeagent.watch import lease_lapsed, report_due, watched_holder
 
@@ -126,6 +127,7 @@ class Agent:
         self._executor = dataplane
         self.objects: dict[str, dict[str, Any]] = {}
         self._observed: dict[str, Observed] = {}
+        self._held_ips: frozenset[IPAddress] = frozenset()
         self._expiry_wakes: dict[str, tuple[datetime, asyncio.TimerHandle]] = {}
         self.synced = False
         self.newest: dict[str, int] = {}
@@ -321,12 +323,22 @@ class Agent:
         self.wake(full=True)
 
     def _apply_event(self, kind: str | None, obj: dict[str, Any]) -> None:
+        """Keep the newest version; wake the reconcile only for an AliasIP that concerns
+        this node, before or after the change (``relevance``): at 1,000 AliasIPs the other
+        nodes' events are almost all of them."""
         name = str((obj.get("metadata") or {}).get("name", ""))
+        before = self.objects.get(name)
         if kind == "DELETED":
             self.objects.pop(name, None)
-        elif _newer(obj, self.objects.get(name)):
+        elif _newer(obj, before):
             self.objects[name] = obj
-        self.wake()
+        else:
+            return
+        if self._concerns(before) or self._concerns(obj):
+            self.wake()
+
+    def _concerns(self, obj: Mapping[str, Any] | None) -> bool:
+        return concerns(self.settings.node, obj, self._held_ips)
 
     # ------------------------------------------------------------------ reconcile
 
@@ -351,12 +363,15 @@ class Agent:
             except Exception as exc:  # one bad pass must not end the agent
                 log.exception(kv("reconcile-failed", node=self.settings.node, error=exc))
 
-    def _observe_all(self) -> list[Observed]:
-        """Each object parsed once per resourceVersion, not once per pass: parsing validates
-        against the CRD's schema (about 1-2 ms an object), and at 1,000 AliasIPs parsing
-        them all on every watch event and resync took the agent's whole core."""
+    def _observe_concerned(self) -> list[Observed]:
+        """The AliasIPs that concern this node (``relevance``), each parsed once per
+        resourceVersion, not once per pass: parsing validates against the CRD's schema
+        (about 1-2 ms an object), and at 1,000 AliasIPs parsing them all on every watch
+        event and resync took the agent's whole core."""
         fresh: dict[str, Observed] = {}
         for name, obj in self.objects.items():
+            if not self._concerns(obj):
+                continue
             metadata = obj.get("metadata") or {}
             rv, uid = metadata.get("resourceVersion"), metadata.get("uid")
             known = self._observed.get(name)
@@ -372,10 +387,12 @@ class Agent:
 
     async def _apply(self, full: bool) -> tuple[dict[str, Outcome], list[Observed]]:
         node = self.settings.node
-        observed = self._observe_all()
+        held_now = (await self._io(self.netlink.snapshot)).owned()
+        self._held_ips = frozenset(h.address.ip for h in held_now)
+        observed = self._observe_concerned()
         by_name = {o.name: o for o in observed}
-        p = plan(node, observed, (await self._io(self.netlink.snapshot)).owned(), self.newest)
-        self.newest = dict(p.newest)
+        p = plan(node, observed, held_now, self.newest)
+        self.newest = self._fences(p.newest)
         for name in p.stale:
             log.info(kv("stale-ignored", node=node, aliasip=name, epoch=by_name[name].status.epoch))
         outcomes: dict[str, Outcome] = {}
@@ -419,10 +436,21 @@ class Agent:
             outcomes[h.aliasip] = await self._hold(h)
         # Report from the kernel's truth, not from what the actions meant to do.
         held = (await self._io(self.netlink.snapshot)).owned()
+        self._held_ips = frozenset(h.address.ip for h in held)
         for obs in observed:
             base = outcomes.get(obs.name, Outcome())
             outcomes[obs.name] = _with_holdings(base, obs, held)
         return outcomes, observed
+
+    def _fences(self, planned: Mapping[str, int]) -> dict[str, int]:
+        """The fencing tokens after a pass: the plan's, plus the ones kept for AliasIPs
+        that no longer concern this node (one may concern it again, and a late event of it
+        must still read as stale); tokens of deleted objects are dropped."""
+        alive = {
+            str((o.get("metadata") or {}).get("uid") or name) for name, o in self.objects.items()
+        }
+        kept = {key: epoch for key, epoch in self.newest.items() if key in alive}
+        return {**kept, **planned}
 
     async def _hold(self, h: Hold) -> Outcome:
         node = self.settings.node

@@ -5,30 +5,33 @@ observations for every AliasIP, and the conflict findings need every AliasIP; ko
 its indexes completely before it runs any other handler, so a decision is never made
 from a half-listed cluster (a Node not listed yet must not read as "gone").
 
-When an AliasIP is evaluated (``evaluate``; the same for every trigger, level-triggered):
+When an AliasIP is decided: its name goes into a deduplicating work queue
+(``workqueue``), and a few workers decide on the newest version known of it
+(``Context.bodies``: watch events and our own writes' answers, whichever is newer). A
+name is queued
 
-- on every watch event of the AliasIP (``on.event``, not ``on.create``/``on.update``:
-  ``on.update`` ignores status changes (kopf #715), and the agents' reports *are* status
-  changes; ``on.event`` also stores no per-handler progress in the object, so running it
-  on every event costs no writes);
-- every 0.5 s per AliasIP (``timer``), which picks up Node and Lease changes, and Lease
-  expiries that no event announces (``Decision.recheck_at``), at most 0.5 s late. kopf
-  cannot re-trigger another resource's handler from a Node/Lease handler; a short timer
-  is the simple, level-triggered way. Its cost is CPU only: the decision is pure and
-  in memory, and the operator writes only when the decision changes the status (or
-  consumes a request), so an idle cluster costs no API calls. kopf adds its finalizer
-  for the timer (it stops timers before deletion); deleting an AliasIP therefore waits
-  for a running operator, which the two replicas provide.
+- on every watch event of the AliasIP (spec, annotations, the agents' reports);
+- when a Node it involves changes what the decision reads (labels, Ready, cordon), and
+  when an agent Lease it involves starts or stops vouching, including at the instant it
+  expires, which no event announces (``relations``: a renewal on time queues nothing);
+- when its conflict findings change (another AliasIP changed or was deleted);
+- on a retry, and every ``RESYNC_INTERVAL_S`` for all of them (level-triggered net).
+
+Session 2 decided every AliasIP every 0.5 s on a kopf timer and on every event with
+kopf's copy of the object: at 1,000 AliasIPs the operator fell minutes behind, and most
+of its writes met newer versions (409) and were dropped. Now the work is proportional to
+what changed, and a 409 is answered by reading the object again and deciding at once.
+No timer also means no kopf finalizer: deleting an AliasIP never waits for the operator.
 
 Applying a decision (order matters): the status merge patch first, carrying the
-resourceVersion it was decided from (a 409 means newer agent reports arrived: drop the
-decision, the next trigger decides again); then the switchover annotation is removed
-with a JSON-patch ``test`` on the value served; then the Events. Events are posted only
-after the status they describe was written, so a dropped decision emits nothing. A
-decision that only serves a request (the status unchanged) emits nothing either when the
-removal fails: the watch event of a status write that also served a request still shows
-the annotation, and deciding on it serves the same request again (its removal then finds
-the annotation gone, 422), which must not repeat its Event (SwitchoverRefused twice).
+resourceVersion it was decided from (a 409 means newer agent reports arrived: decide
+again on them); then the switchover annotation is removed with a JSON-patch ``test`` on
+the value served; then the Events. Events are posted only after the status they describe
+was written, so a dropped decision emits nothing. A decision that only serves a request
+(the status unchanged) emits nothing either when the removal fails: the watch event of a
+status write that also served a request still shows the annotation, and deciding on it
+serves the same request again (its removal then finds the annotation gone, 422), which
+must not repeat its Event (SwitchoverRefused twice).
 """
 
 from __future__ import annotations
@@ -59,26 +62,107 @@ from aliasip_operator.observations import (
     parse_lease,
     switchover_request,
 )
+from aliasip_operator.relations import LeaseState, changed_findings, involving
+from aliasip_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
 GROUP, VERSION, PLURAL = "aliasip.io", "v1alpha1", "aliasips"
-RECHECK_INTERVAL_S = 0.5
-FINALIZER = "aliasip.io/operator"
+WORKERS = 4  # decisions in flight at once (each waits on one API write at a time)
+CONFLICT_ATTEMPTS = 3  # decide again on a fresh read after a 409, at most this often
+RETRY_DELAY_S = 1.0  # a write the API did not take is retried after this
+RESYNC_INTERVAL_S = 30.0  # every AliasIP is decided again this often, whatever happened
+EXPIRY_SLACK_S = 0.01  # an agent Lease is looked at this long after it expires
+
+
+@dataclass(frozen=True)
+class Indexes:
+    """kopf's live indexes (filled completely before any handler runs)."""
+
+    nodes: kopf.Index[str, NodeInfo]
+    leases: kopf.Index[str, AgentLease]
+    aliasips: kopf.Index[str, AliasIP]
 
 
 @dataclass
 class Context:
-    """What the handlers need besides kopf's kwargs (passed as ``memo.context``)."""
+    """The operator's state besides kopf's indexes (passed as ``memo.context``): the newest
+    body of each AliasIP, the work queue and its workers, and what the triggers compare
+    against (each node's parsed Node and Lease state, the last conflict findings)."""
 
     api: KubeApi
     events_namespace: str = EVENTS_NAMESPACE  # where Events about AliasIPs go (see there)
     identity: str = field(default_factory=socket.gethostname)
-    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    workers: int = WORKERS
+    queue: WorkQueue = field(default_factory=WorkQueue)
+    bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    indexes: Indexes | None = None
+    node_infos: dict[str, NodeInfo] = field(default_factory=dict)
+    leases: dict[str, AgentLease | None] = field(default_factory=dict)
+    lease_states: dict[str, LeaseState] = field(default_factory=dict)
+    lease_timers: dict[str, tuple[datetime, asyncio.TimerHandle]] = field(default_factory=dict)
+    findings: Mapping[str, tuple[Finding, ...]] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
-    def lock(self, name: str) -> asyncio.Lock:
-        """One evaluation at a time per AliasIP (the event handler and the timer race)."""
-        return self.locks.setdefault(name, asyncio.Lock())
+    def start(self, kwargs: Mapping[str, Any]) -> None:
+        """On the first handler call: keep kopf's indexes and start the workers (kopf runs
+        handlers only once every index is complete, so no decision sees a half-listed
+        cluster; a Node not listed yet must not read as "gone")."""
+        if self.indexes is not None:
+            return
+        self.indexes = Indexes(kwargs["nodes"], kwargs["agent_leases"], kwargs["aliasips"])
+        self.tasks = [
+            asyncio.create_task(work(self), name=f"aliasip-worker-{i}") for i in range(self.workers)
+        ]
+        self.tasks.append(asyncio.create_task(resync(self), name="aliasip-resync"))
+
+    def remember(self, body: dict[str, Any]) -> None:
+        """Keep ``body`` if it is not older than the version known (watch events and our
+        own writes' answers arrive in either order)."""
+        name = str((body.get("metadata") or {}).get("name"))
+        known = self.bodies.get(name)
+        if known is None or _version(body) >= _version(known):
+            self.bodies[name] = body
+
+    def forget(self, name: str) -> None:
+        """The AliasIP is gone: those it conflicted with are decided again."""
+        self.bodies.pop(name, None)
+        self.queue.add_all([n for n, found in self.findings.items() if found and n != name])
+
+    def note_findings(self, findings: Mapping[str, tuple[Finding, ...]]) -> None:
+        """Queue the AliasIPs whose conflict findings changed since the last result."""
+        if findings is self.findings:
+            return
+        changed = changed_findings(self.findings, findings)
+        self.findings = findings
+        self.queue.add_all([n for n in changed if n in self.bodies])
+
+    def track_lease(self, node: str, lease: AgentLease | None) -> None:
+        """Queue the AliasIPs involving ``node`` when its Lease vouches differently now,
+        and look again at the instant it expires (no watch event announces that)."""
+        self.leases[node] = lease
+        self._lease_check(node)
+        expires = lease.expires_at if lease is not None else None
+        known = self.lease_timers.get(node)
+        if expires is None or (known is not None and known[0] == expires):
+            return
+        if known is not None:
+            known[1].cancel()
+        delay = (expires - datetime.now(UTC)).total_seconds() + EXPIRY_SLACK_S
+        handle = asyncio.get_running_loop().call_later(max(delay, 0.0), self._lease_check, node)
+        self.lease_timers[node] = (expires, handle)
+
+    def _lease_check(self, node: str) -> None:
+        state = LeaseState.of(self.leases.get(node), node, datetime.now(UTC))
+        if self.lease_states.get(node) == state:
+            return
+        self.lease_states[node] = state
+        self.queue.add_all(involving(self.bodies, node))
+
+
+def _version(body: Mapping[str, Any]) -> int:
+    rv = str((body.get("metadata") or {}).get("resourceVersion", ""))
+    return int(rv) if rv.isdigit() else -1
 
 
 def context(memo: Any) -> Context:
@@ -100,7 +184,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # which RBAC does not grant; main waits for the CRD before starting kopf instead.
     settings.scanning.disabled = True
     settings.posting.enabled = False
-    settings.persistence.finalizer = FINALIZER
+    # Events of one object arrive in bursts (an agent's report, then ours); the work queue
+    # already coalesces them, so kopf's own batching (0.1 s) would only delay decisions.
+    settings.batching.batch_window = 0.01
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
 
@@ -245,64 +331,47 @@ def decide_for(
     return decide(aliasip, observed, status, now)
 
 
-async def evaluate(
-    body: kopf.Body,
-    ctx: Context,
-    nodes_index: kopf.Index[str, NodeInfo],
-    leases_index: kopf.Index[str, AgentLease],
-    aliasips_index: kopf.Index[str, AliasIP],
-) -> None:
-    """Decide for this AliasIP and apply the decision (see the module docstring)."""
-    name = str(body.metadata.name)
-    if body.metadata.get("deletionTimestamp"):
-        return
-    async with ctx.lock(name):
-        snapshot = dict(body)  # kopf's body is live: decide and apply on one version
-        now = datetime.now(UTC)
-        try:
-            decision = decide_for(
-                snapshot, _values(nodes_index), _values(leases_index), _values(aliasips_index), now
-            )
-        except InvalidAliasIP as exc:
-            log.error("invalid status, not deciding", extra={"aliasip": name, "error": str(exc)})
-            return
-        current = AliasIPStatus.from_dict(snapshot.get("status"))
-        if not decision.changed(current) and not decision.remove_switchover:
-            return
-        await asyncio.to_thread(apply, ctx, snapshot, decision, now)
+Written = dict[str, Any] | None
 
 
-def apply(ctx: Context, body: Mapping[str, Any], decision: Decision, now: datetime) -> None:
-    """Write ``decision`` (blocking; runs in a worker thread)."""
+class Conflict(Exception):
+    """The status patch met a newer version of the object (409): decide again on it."""
+
+
+def apply(ctx: Context, body: Mapping[str, Any], decision: Decision, now: datetime) -> Written:
+    """Write ``decision`` (blocking; runs in a worker thread).
+
+    Returns the object as the status write left it (None when nothing was written);
+    raises ``Conflict`` on a 409 (nothing else was done) and ``ApiUnavailable`` /
+    ``ApiError`` when the status could not be written (nothing else was done either).
+    """
     metadata = body.get("metadata") or {}
     name = str(metadata.get("name"))
     current = AliasIPStatus.from_dict(body.get("status"))
     api = ctx.api
-    try:
-        if decision.changed(current):
-            api.patch_status(name, decision.status_patch(), metadata.get("resourceVersion"))
-            log.info(
-                "status written",
-                extra={
-                    "aliasip": name,
-                    "phase": str(decision.status.phase),
-                    "activeNode": decision.status.active_node,
-                    "epoch": decision.status.epoch,
-                },
+    written: Written = None
+    if decision.changed(current):
+        try:
+            written = api.patch_status(
+                name, decision.status_patch(), metadata.get("resourceVersion")
             )
-    except ApiError as exc:
-        if exc.status == 409:
-            log.info("stale decision dropped (409)", extra={"aliasip": name})
-            return
-        log.warning("status patch failed", extra={"aliasip": name, "error": str(exc)})
-        return
-    except ApiUnavailable as exc:
-        log.warning("status patch failed", extra={"aliasip": name, "error": str(exc)})
-        return
+        except ApiError as exc:
+            if exc.status == 409:
+                raise Conflict(name) from exc
+            raise
+        log.info(
+            "status written",
+            extra={
+                "aliasip": name,
+                "phase": str(decision.status.phase),
+                "activeNode": decision.status.active_node,
+                "epoch": decision.status.epoch,
+            },
+        )
     annotations = metadata.get("annotations") or {}
     if decision.remove_switchover and SWITCHOVER_ANNOTATION in annotations:
         try:
-            api.remove_annotation(
+            written = api.remove_annotation(
                 name, SWITCHOVER_ANNOTATION, str(annotations[SWITCHOVER_ANNOTATION])
             )
             log.info("switchover request consumed", extra={"aliasip": name})
@@ -311,7 +380,7 @@ def apply(ctx: Context, body: Mapping[str, Any], decision: Decision, now: dateti
             # a new one replaced it, which is decided on its own.
             log.info("switchover annotation kept", extra={"aliasip": name, "error": str(exc)})
             if not decision.changed(current):
-                return  # this decision only served that request: nothing to report
+                return written  # this decision only served that request: nothing to report
     involved = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "AliasIP",
@@ -335,6 +404,78 @@ def apply(ctx: Context, body: Mapping[str, Any], decision: Decision, now: dateti
             "event",
             extra={"aliasip": name, "type": str(event.type), "reason": event.reason},
         )
+    return written
+
+
+async def evaluate(ctx: Context, name: str) -> None:
+    """Decide for the newest known version of ``name`` and apply the decision.
+
+    On a 409 the object is read again and decided again at once (a few times): the
+    newer version is usually an agent's report, which the decision must take into account.
+    A write the API did not take is retried after ``RETRY_DELAY_S``.
+    """
+    indexes = ctx.indexes
+    if indexes is None:
+        return
+    for _attempt in range(CONFLICT_ATTEMPTS):
+        body = ctx.bodies.get(name)
+        if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+            return
+        everyone = _values(indexes.aliasips)
+        ctx.note_findings(conflicts_cached(everyone))
+        now = datetime.now(UTC)
+        try:
+            decision = decide_for(
+                body, _values(indexes.nodes), _values(indexes.leases), everyone, now
+            )
+        except InvalidAliasIP as exc:
+            log.error("invalid status, not deciding", extra={"aliasip": name, "error": str(exc)})
+            return
+        current = AliasIPStatus.from_dict(body.get("status"))
+        if not decision.changed(current) and not decision.remove_switchover:
+            return
+        try:
+            written = await asyncio.to_thread(apply, ctx, body, decision, now)
+        except Conflict:
+            log.info("stale decision: deciding again on a fresh read", extra={"aliasip": name})
+            try:
+                ctx.remember(await asyncio.to_thread(ctx.api.get_aliasip, name))
+            except ApiError as exc:
+                if exc.status == 404:
+                    return
+                raise
+            continue
+        except (ApiError, ApiUnavailable) as exc:
+            log.warning("status patch failed", extra={"aliasip": name, "error": str(exc)})
+            ctx.queue.add_after(name, RETRY_DELAY_S)
+            return
+        if written is not None:
+            ctx.remember(written)
+        return
+    ctx.queue.add_after(name, RETRY_DELAY_S)
+
+
+async def work(ctx: Context) -> None:
+    """One worker: take a name, decide, repeat. A failure is logged and retried later."""
+    while True:
+        name = await ctx.queue.get()
+        try:
+            await evaluate(ctx, name)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("evaluation failed", extra={"aliasip": name})
+            ctx.queue.add_after(name, RETRY_DELAY_S)
+        finally:
+            ctx.queue.done(name)
+
+
+async def resync(ctx: Context) -> None:
+    """Every ``RESYNC_INTERVAL_S`` queue every AliasIP: the level-triggered safety net
+    (cheap: an unchanged decision writes nothing)."""
+    while True:
+        await asyncio.sleep(RESYNC_INTERVAL_S)
+        ctx.queue.add_all(sorted(ctx.bodies))
 
 
 # ----------------------------------------------------------------------- triggers
@@ -342,17 +483,48 @@ def apply(ctx: Context, body: Mapping[str, Any], decision: Decision, now: dateti
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def aliasip_changed(type: str, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-    """Every watch event of an AliasIP: spec, annotations and the agents' reports.
+    """Every watch event of an AliasIP (spec, annotations, the agents' reports): keep the
+    newest version and queue it. Deleting one may end other AliasIPs' conflicts.
 
-    The indexes come in ``kwargs`` by their function names (``nodes``, ``agent_leases``,
-    ``aliasips``): kopf's handler protocols type only its own kwargs.
+    ``on.event``, not ``on.create``/``on.update``: ``on.update`` ignores status changes
+    (kopf #715), and the agents' reports *are* status changes; ``on.event`` also stores no
+    per-handler progress in the object, so it costs no writes. The indexes come in
+    ``kwargs`` by their function names (kopf's handler protocols type only its own).
     """
+    ctx = context(memo)
+    ctx.start(kwargs)
+    name = str(body.metadata.name)
     if type == "DELETED":
+        ctx.forget(name)
         return
-    await evaluate(body, context(memo), kwargs["nodes"], kwargs["agent_leases"], kwargs["aliasips"])
+    ctx.remember(dict(body))
+    ctx.queue.add(name)
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=RECHECK_INTERVAL_S)
-async def recheck(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-    """Node and Lease changes, and Lease expiries nobody announces (module docstring)."""
-    await evaluate(body, context(memo), kwargs["nodes"], kwargs["agent_leases"], kwargs["aliasips"])
+@kopf.on.event("nodes")
+async def node_changed(type: str, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    """A Node's labels, readiness, cordon or addresses changed: queue the AliasIPs that
+    involve it (a kubelet heartbeat alone changes nothing parsed, and queues nothing)."""
+    ctx = context(memo)
+    ctx.start(kwargs)
+    name = str(body.metadata.name)
+    info = None if type == "DELETED" else parse_node(body)
+    if ctx.node_infos.get(name) == info and (info is not None or name not in ctx.node_infos):
+        return
+    if info is None:
+        ctx.node_infos.pop(name, None)
+    else:
+        ctx.node_infos[name] = info
+    ctx.queue.add_all(involving(ctx.bodies, name))
+
+
+@kopf.on.event("coordination.k8s.io", "v1", "leases")
+async def lease_changed(type: str, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    """An agent Lease was written (or removed): see whether it vouches differently now."""
+    ctx = context(memo)
+    ctx.start(kwargs)
+    name = str(body.metadata.name)
+    if not name.startswith(AGENT_LEASE_PREFIX):
+        return
+    node = name.removeprefix(AGENT_LEASE_PREFIX)
+    ctx.track_lease(node, None if type == "DELETED" else parse_lease(body))

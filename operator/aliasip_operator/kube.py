@@ -105,6 +105,10 @@ class KubeApi(RestClient):
         found = self.request("GET", CRDS, params={"fieldSelector": f"metadata.name={name}"})
         return bool(found.get("items"))
 
+    def get_aliasip(self, name: str) -> dict[str, Any]:
+        """The AliasIP as stored now (after a 409: decide again on the newest version)."""
+        return self.request("GET", f"{ALIASIPS}/{urllib.parse.quote(name)}")
+
     def patch_status(
         self, name: str, patch: Mapping[str, Any], resource_version: str | None
     ) -> dict[str, Any]:

@@ -1,0 +1,86 @@
+"""Which AliasIPs a Node or Lease change re-queues (relations), and when a Lease is news."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from aliasip_api.lease import AgentLease
+from aliasip_operator.relations import LeaseState, changed_findings, involves, involving
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+LATER = NOW + timedelta(seconds=3)
+
+
+def body(nodes: list[str] | None = None, **status: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {"addresses": ["198.18.0.50/24"], "nodes": nodes or ["a", "b"]}
+    return {"metadata": {"name": "web"}, "spec": spec, "status": status}
+
+
+@pytest.mark.parametrize(
+    ("obj", "node", "expected"),
+    [
+        pytest.param(body(), "a", True, id="candidate"),
+        pytest.param(body(), "c", False, id="unrelated"),
+        pytest.param(body(activeNode="c"), "c", True, id="holder-not-listed"),
+        pytest.param(body(nodes={"c": {"state": "Released"}}), "c", True, id="has-a-view"),
+        pytest.param(body(lastTransition={"from": "c", "to": "a"}), "c", True, id="moved-from"),
+        pytest.param(
+            {"spec": {"addresses": [], "nodeSelector": {"matchLabels": {}}}, "status": {}},
+            "z",
+            True,
+            id="selector-may-match-any",
+        ),
+        pytest.param({"spec": "broken"}, "z", True, id="unreadable"),
+        pytest.param({"spec": {"nodes": "a"}}, "z", True, id="nodes-not-a-list"),
+    ],
+)
+def test_involves(obj: dict[str, Any], node: str, expected: bool) -> None:
+    assert involves(obj, node) is expected
+
+
+def test_involving_lists_names_sorted() -> None:
+    bodies = {"z": body(["c"]), "y": body(), "x": body(activeNode="c")}
+    assert involving(bodies, "c") == ["x", "z"]
+    assert involving(bodies, "q") == []
+
+
+def lease(holder: str | None, renewed: datetime, duration: int = 3) -> AgentLease:
+    return AgentLease(holder, renewed, duration)
+
+
+def test_a_renewal_on_time_is_no_news_but_an_expiry_is() -> None:
+    first = LeaseState.of(lease("a", NOW), "a", NOW)
+    renewed = LeaseState.of(lease("a", NOW + timedelta(seconds=1)), "a", NOW + timedelta(seconds=1))
+    assert first == renewed == LeaseState("a", True, None)
+    lapsed = LeaseState.of(lease("a", NOW), "a", NOW + timedelta(seconds=3))
+    assert lapsed == LeaseState("a", False, NOW + timedelta(seconds=3))
+    assert lapsed != first
+
+
+def test_a_lease_that_lapses_again_later_is_news() -> None:
+    once = LeaseState.of(lease("a", NOW), "a", NOW + timedelta(seconds=5))
+    again = LeaseState.of(lease("a", NOW + timedelta(seconds=10)), "a", NOW + timedelta(seconds=20))
+    assert once != again
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        pytest.param(None, LeaseState(None, False, None), id="no-lease"),
+        pytest.param(lease("", NOW), LeaseState("", False, LATER), id="given-up"),
+        pytest.param(lease("b", NOW), LeaseState("b", False, LATER), id="other"),
+    ],
+)
+def test_leases_that_vouch_for_nobody(given: AgentLease | None, expected: LeaseState) -> None:
+    assert LeaseState.of(given, "a", NOW) == expected
+
+
+def test_changed_findings_compares_per_name() -> None:
+    before = {"a": ("x",), "b": ()}
+    after = {"a": ("x",), "c": ("y",)}
+    assert changed_findings(before, after) == ["c"]
+    assert changed_findings(after, before) == ["c"]
+    assert changed_findings({"a": ("x",)}, {"a": ("z",)}) == ["a"]
