@@ -872,7 +872,7 @@ IMPORTS = {
 IMPORT_CHAIN = [
     ("python", "pass"),
     ("aliasip_api model (jsonschema, yaml)", "import aliasip_api.spec, aliasip_api.status"),
-    ("kubernetes.client", "import kubernetes.client"),
+    ("urllib3 (aliasip_api.rest's transport)", "import urllib3"),
     ("pyroute2", "import pyroute2"),
     ("scapy.layers.l2", "import scapy.layers.l2"),
     ("scapy.layers.inet6", "import scapy.layers.inet6"),

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import urllib3
+
 from aliasip_api import kubetime
 from aliasip_api.rest import (
     ALIASIPS,
@@ -73,17 +75,24 @@ class KubeApi(RestClient):
                 "GET",
                 self.url(ALIASIPS, params),
                 headers=self.headers(),
-                _request_timeout=(self._timeout[0], timeout_s + 10),
+                timeout=urllib3.Timeout(connect=self._timeout[0], read=timeout_s + 10),
+                preload_content=False,
+                retries=False,
+                redirect=False,
             )
         except Exception as exc:
             raise ApiUnavailable(f"watch {ALIASIPS}: {type(exc).__name__}: {exc}") from exc
-        raw = response.response
+        finished = False
         try:
             if response.status != 200:
-                raise ApiError(response.status, str(response.reason), raw.data.decode())
+                try:
+                    text = response.data.decode(errors="replace")
+                except Exception as exc:
+                    raise ApiUnavailable(f"watch {ALIASIPS}: {type(exc).__name__}") from exc
+                raise ApiError(response.status, str(response.reason), text)
             buffer = b""
             try:
-                for chunk in raw.stream(amt=None, decode_content=False):
+                for chunk in response.stream(amt=None, decode_content=False):
                     buffer += chunk
                     while b"\n" in buffer:
                         line, buffer = buffer.split(b"\n", 1)
@@ -93,8 +102,11 @@ class KubeApi(RestClient):
                 raise
             except Exception as exc:
                 raise ApiUnavailable(f"watch {ALIASIPS} broke: {type(exc).__name__}") from exc
+            finished = True
         finally:
-            raw.release_conn()
+            if not finished:  # unread data left: the connection cannot be used again
+                response.close()
+            response.release_conn()
 
     def patch_aliasip_status(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """A JSON merge patch of the ``/status`` subresource (our own key only)."""

@@ -46,7 +46,7 @@ def run_daemon(args: argparse.Namespace) -> int:
 
     try:
         configuration = load_configuration(args.kubeconfig)
-    except Exception as exc:  # the kubernetes config loaders raise several kinds
+    except Exception as exc:  # KubeconfigError, naming the file and the field
         print(f"{PROG}: cannot load API credentials: {exc}", file=sys.stderr)
         return 1
     # One thread owns the data path (netlink and packet sockets), created there.

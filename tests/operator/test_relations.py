@@ -14,8 +14,8 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(seconds=3)
 
 
-def body(nodes: list[str] | None = None, **status: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {"addresses": ["198.18.0.50/24"], "nodes": nodes or ["a", "b"]}
+def body(listed: list[str] | None = None, **status: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {"addresses": ["198.18.0.50/24"], "nodes": listed or ["a", "b"]}
     return {"metadata": {"name": "web"}, "spec": spec, "status": status}
 
 
