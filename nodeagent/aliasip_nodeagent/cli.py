@@ -6,6 +6,7 @@
     aliasip-agent list [--json]
     aliasip-agent run --node NAME [--kubeconfig PATH] [--lease-namespace NS]
                       [--lease-duration S] [--renew-interval S] [--resync-interval S]
+                      [--announce-refresh S]
 
 ``run`` is the daemon (a DaemonSet's container): it follows the AliasIPs' status through
 the Kubernetes API and runs until SIGTERM, which leaves the aliases in place.
@@ -71,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lease-duration", type=int, default=3, help="seconds")
     run.add_argument("--renew-interval", type=float, default=1.0, help="seconds, at least 1")
     run.add_argument("--resync-interval", type=float, default=5.0, help="seconds")
+    run.add_argument(
+        "--announce-refresh",
+        type=float,
+        default=30.0,
+        help="seconds between gratuitous ARPs for an alias held unchanged (at least 1)",
+    )
     run.add_argument("--probe-wait-ms", type=float, default=DEFAULT_PROBE_WAIT_S * 1000)
     run.add_argument("--api-timeout", type=float, default=2.0, help="seconds per API call")
     run.add_argument("--log-level", default="INFO")

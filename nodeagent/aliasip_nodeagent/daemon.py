@@ -38,17 +38,17 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from aliasip_api.lease import AgentLease, agent_lease_name, parse_lease
+from aliasip_api.lease import AGENT_LEASE_PREFIX, AgentLease, agent_lease_name, parse_lease
 from aliasip_nodeagent import errors
 from aliasip_nodeagent.dataplane import Announce, Netlink, apply_alias
-from aliasip_nodeagent.hoststate import HeldAlias
-from aliasip_nodeagent.kube import ApiError, ApiUnavailable, KubeApi
+from aliasip_nodeagent.hoststate import HeldAlias, HostState
+from aliasip_nodeagent.kube import ApiError, ApiUnavailable, KubeApi, Listing
 from aliasip_nodeagent.placement import AliasRequest, Placement, decide_placement
 from aliasip_nodeagent.reconcile import Hold, Observed, matches, observe, plan, requests_for
 from aliasip_nodeagent.relevance import IPAddress, concerns
@@ -57,6 +57,7 @@ from aliasip_nodeagent.watch import lease_lapsed, report_due, watched_holder
 
 log = logging.getLogger("aliasip.agent")
 T = TypeVar("T")
+EventHandler = Callable[[str | None, dict[str, Any]], None]
 # A standby's pass for a holder whose Lease expires runs this long after the expiry (the
 # operator counts an observation only at or after it).
 EXPIRY_SLACK_S = 0.01
@@ -83,12 +84,15 @@ class Settings:
     resync_interval_s: float = 5.0
     probe_wait_s: float = 0.03
     watch_timeout_s: int = 60
+    announce_refresh_s: float = 30.0
 
     def __post_init__(self) -> None:
         if self.renew_interval_s < 1.0:
             raise ValueError("the Lease is renewed at most once a second (API-write budget)")
         if self.lease_duration_s - self.fence_margin_s <= self.renew_interval_s:
             raise ValueError("the Lease must outlast a renewal interval plus the fence margin")
+        if self.announce_refresh_s < 1.0:
+            raise ValueError("held aliases are re-announced at most once a second")
 
     @property
     def lease_name(self) -> str:
@@ -128,6 +132,10 @@ class Agent:
         self.objects: dict[str, dict[str, Any]] = {}
         self._observed: dict[str, Observed] = {}
         self._held_ips: frozenset[IPAddress] = frozenset()
+        self.leases: dict[str, AgentLease] = {}  # the agents' Leases by node, watched
+        self.leases_synced = False
+        self._watched_holders: set[str] = set()
+        self._announced: dict[str, float] = {}  # last announcement per AliasIP key
         self._expiry_wakes: dict[str, tuple[datetime, asyncio.TimerHandle]] = {}
         self.synced = False
         self.newest: dict[str, int] = {}
@@ -146,8 +154,8 @@ class Agent:
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         log.info(kv("start", node=self.settings.node, lease=self.settings.lease_name))
-        watcher = threading.Thread(target=self._watch_thread, name="watch", daemon=True)
-        watcher.start()
+        for target, name in ((self._watch_thread, "watch"), (self._lease_thread, "leases")):
+            threading.Thread(target=target, name=name, daemon=True).start()
         tasks = [
             asyncio.create_task(self._lease_task(), name="lease"),
             asyncio.create_task(self._fence_task(), name="fence"),
@@ -279,38 +287,113 @@ class Agent:
     # ------------------------------------------------------------------ watch
 
     def _watch_thread(self) -> None:
+        self._watch_loop(
+            "aliasips",
+            self.kube.list_aliasips,
+            self.kube.watch_aliasips,
+            self._replace_all,
+            self._apply_event,
+        )
+
+    def _lease_thread(self) -> None:
+        """The agents' Leases, watched: a standby learns when each holder's Lease expires
+        without reading it. Session 2 read the holder's Lease on every full pass; at 50
+        nodes and 1,000 AliasIPs (each node a standby of ~40 holders, a pass a second)
+        that was some 2,000 GETs a second, and the API server fell behind."""
+        namespace = self.settings.lease_namespace
+
+        def watch(rv: str, timeout_s: int) -> Iterator[dict[str, Any]]:
+            return self.kube.watch_leases(namespace, rv, timeout_s)
+
+        self._watch_loop(
+            "leases",
+            lambda: self.kube.list_leases(namespace),
+            watch,
+            self._replace_leases,
+            self._lease_event,
+            broken=self._leases_unknown,
+        )
+
+    def _watch_loop(
+        self,
+        what: str,
+        list_all: Callable[[], Listing],
+        watch: Callable[[str, int], Iterator[dict[str, Any]]],
+        on_list: Callable[[tuple[dict[str, Any], ...]], None],
+        on_event: EventHandler,
+        broken: Callable[[], None] | None = None,
+    ) -> None:
         """List, then watch; resume after a break, relist after 410 Gone. Bounded waits."""
         loop = self._loop
         assert loop is not None
+        node = self.settings.node
         rv: str | None = None
         backoff = 0.2
         while not self._stopping.is_set():
             try:
                 if rv is None:
-                    listing = self.kube.list_aliasips()
-                    loop.call_soon_threadsafe(self._replace_all, listing.items)
+                    listing = list_all()
+                    loop.call_soon_threadsafe(on_list, listing.items)
                     rv = listing.resource_version
-                for event in self.kube.watch_aliasips(rv, self.settings.watch_timeout_s):
+                for event in watch(rv, self.settings.watch_timeout_s):
                     if self._stopping.is_set():
                         return
                     obj = event.get("object") or {}
                     rv = str((obj.get("metadata") or {}).get("resourceVersion", rv))
                     if event.get("type") != "BOOKMARK":
-                        loop.call_soon_threadsafe(self._apply_event, event.get("type"), obj)
+                        loop.call_soon_threadsafe(on_event, event.get("type"), obj)
                 backoff = 0.2
             except ApiError as exc:
                 if exc.status == 410:
-                    log.info(kv("watch-expired", node=self.settings.node, note="relisting"))
+                    log.info(kv("watch-expired", node=node, watch=what, note="relisting"))
                 else:
-                    log.warning(kv("watch-failed", node=self.settings.node, error=exc))
+                    log.warning(kv("watch-failed", node=node, watch=what, error=exc))
                 rv = None
+                if broken is not None:
+                    loop.call_soon_threadsafe(broken)
                 self._stopping.wait(backoff)
             except (ApiUnavailable, ValueError) as exc:
-                log.warning(kv("watch-broken", node=self.settings.node, error=exc))
+                log.warning(kv("watch-broken", node=node, watch=what, error=exc))
+                if broken is not None:
+                    loop.call_soon_threadsafe(broken)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
             except RuntimeError:  # the loop is closed: the agent is stopping
                 return
+
+    def _replace_leases(self, items: tuple[dict[str, Any], ...]) -> None:
+        self.leases = {}
+        for obj in items:
+            node = _lease_node(obj)
+            if node is not None:
+                self.leases[node] = parse_lease(obj)
+        self.leases_synced = True
+        for holder in sorted(self._watched_holders):
+            self._lease_news(holder)
+
+    def _lease_event(self, kind: str | None, obj: dict[str, Any]) -> None:
+        node = _lease_node(obj)
+        if node is None:
+            return
+        if kind == "DELETED":
+            self.leases.pop(node, None)
+        else:
+            self.leases[node] = parse_lease(obj)
+        if node in self._watched_holders:
+            self._lease_news(node)
+
+    def _leases_unknown(self) -> None:
+        """The Lease watch broke: read Leases directly until it is listed again."""
+        self.leases_synced = False
+
+    def _lease_news(self, holder: str) -> None:
+        """A watched holder's Lease changed: pass at its new expiry, or at once if it
+        vouches for nobody now (given up by a stopping agent, deleted)."""
+        lease = self.leases.get(holder)
+        if lease_lapsed(lease, holder, self.now()):
+            self.wake(full=True)
+        else:
+            self._wake_at_expiry(holder, lease)
 
     def _replace_all(self, items: tuple[dict[str, Any], ...]) -> None:
         fresh = {str(o["metadata"]["name"]): o for o in items}
@@ -387,7 +470,8 @@ class Agent:
 
     async def _apply(self, full: bool) -> tuple[dict[str, Outcome], list[Observed]]:
         node = self.settings.node
-        held_now = (await self._io(self.netlink.snapshot)).owned()
+        snapshot = await self._io(self.netlink.snapshot)
+        held_now = snapshot.owned()
         self._held_ips = frozenset(h.address.ip for h in held_now)
         observed = self._observe_concerned()
         by_name = {o.name: o for o in observed}
@@ -431,9 +515,13 @@ class Agent:
             if r.aliasip is not None:
                 outcomes[r.aliasip] = outcome
         for h in p.holds:
-            if h.adopt and not full:
-                continue  # nothing to change; re-announcing is the periodic pass's job
+            if h.adopt:
+                if full:
+                    outcomes[h.aliasip] = await self._keep(h, snapshot)
+                continue  # nothing to change between full passes
             outcomes[h.aliasip] = await self._hold(h)
+        holding = {h.key for h in p.holds}
+        self._announced = {k: t for k, t in self._announced.items() if k in holding}
         # Report from the kernel's truth, not from what the actions meant to do.
         held = (await self._io(self.netlink.snapshot)).owned()
         self._held_ips = frozenset(h.address.ip for h in held)
@@ -451,6 +539,42 @@ class Agent:
         }
         kept = {key: epoch for key, epoch in self.newest.items() if key in alive}
         return {**kept, **planned}
+
+    async def _keep(self, h: Hold, snapshot: HostState) -> Outcome:
+        """An alias already held exactly as wanted, on a full pass: check its link in the
+        pass's one kernel snapshot (a link without carrier fails the hold, so the operator
+        fails over: kube-vip #682 kept an address through carrier loss), and announce it
+        again every ``announce_refresh_s`` (keepalived's ``vrrp_garp_master_refresh``),
+        not on every pass: at 100 aliases a node a pass a second, one kernel dump and one
+        frame per alias per pass cost the agent most of a core.
+        """
+        try:
+            placements = [decide_placement(r, snapshot) for r in h.requests]
+        except errors.AliasError as exc:
+            return await self._hold_failed(h, exc)
+        now = time.monotonic()
+        last = self._announced.get(h.key)
+        if last is None or now - last >= self.settings.announce_refresh_s:
+            self._announced[h.key] = now
+            for placement in placements:
+                try:
+                    await self._io(
+                        self.announcer.announce,
+                        placement.interface,
+                        placement.mac,
+                        placement.address.ip,
+                    )
+                except (errors.AliasError, OSError) as exc:
+                    log.warning(
+                        kv(
+                            "announce-failed",
+                            node=self.settings.node,
+                            aliasip=h.aliasip,
+                            address=placement.address,
+                            error=exc,
+                        )
+                    )
+        return Outcome(interface=placements[0].interface if placements else None)
 
     async def _hold(self, h: Hold) -> Outcome:
         node = self.settings.node
@@ -481,6 +605,7 @@ class Agent:
         except errors.AliasError as exc:
             return await self._hold_failed(h, exc)
         if not h.adopt or any(changed for _, changed in placements):
+            self._announced[h.key] = time.monotonic()
             self._stop_repeats(h.key)
             task = asyncio.create_task(  # noqa: RUF006 (kept in self._repeats)
                 self._announce_repeats(h, [p for p, _ in placements]),
@@ -561,6 +686,9 @@ class Agent:
         """
         node = self.settings.node
         leases: dict[str, tuple[bool, AgentLease | None]] = {}
+        self._watched_holders = {
+            h for obs in observed if (h := watched_holder(node, obs)) is not None
+        }
         for obs in observed:
             holder = watched_holder(node, obs)
             if holder is None or obs.spec is None:
@@ -601,7 +729,10 @@ class Agent:
         self._expiry_wakes[holder] = (expires, handle)
 
     async def _read_lease(self, holder: str) -> tuple[bool, AgentLease | None]:
-        """(read, lease): ``read`` is False when the API did not answer (nothing is known)."""
+        """(known, lease): from the Lease watch when it is listed, else read directly;
+        ``known`` is False when the API did not answer (nothing is known)."""
+        if self.leases_synced:
+            return True, self.leases.get(holder)
         try:
             body = await asyncio.to_thread(
                 self.kube.get_lease, self.settings.lease_namespace, agent_lease_name(holder)
@@ -678,6 +809,12 @@ def _with_holdings(outcome: Outcome, obs: Observed, held: list[HeldAlias]) -> Ou
         holds_any=bool(mine),
         interface=interface,
     )
+
+
+def _lease_node(obj: Mapping[str, Any]) -> str | None:
+    """The node an agent Lease is named for, or None for any other Lease."""
+    name = str((obj.get("metadata") or {}).get("name", ""))
+    return name.removeprefix(AGENT_LEASE_PREFIX) if name.startswith(AGENT_LEASE_PREFIX) else None
 
 
 def _ms(value: float | None) -> float | None:

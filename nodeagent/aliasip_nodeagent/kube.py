@@ -54,12 +54,28 @@ class KubeApi(RestClient):
     # ------------------------------------------------------------------ AliasIPs
 
     def list_aliasips(self) -> Listing:
-        body = self.request("GET", ALIASIPS)
+        return self._list(ALIASIPS)
+
+    def watch_aliasips(self, resource_version: str, timeout_s: int) -> Iterator[dict[str, Any]]:
+        """The AliasIP watch events from ``resource_version`` (see ``_watch``)."""
+        return self._watch(ALIASIPS, resource_version, timeout_s)
+
+    def list_leases(self, namespace: str) -> Listing:
+        """Every Lease in the agents' namespace (a standby learns its holders' expiries)."""
+        return self._list(leases_path(namespace))
+
+    def watch_leases(
+        self, namespace: str, resource_version: str, timeout_s: int
+    ) -> Iterator[dict[str, Any]]:
+        return self._watch(leases_path(namespace), resource_version, timeout_s)
+
+    def _list(self, path: str) -> Listing:
+        body = self.request("GET", path)
         rv = str((body.get("metadata") or {}).get("resourceVersion", ""))
         return Listing(tuple(body.get("items") or ()), rv)
 
-    def watch_aliasips(self, resource_version: str, timeout_s: int) -> Iterator[dict[str, Any]]:
-        """The watch events from ``resource_version`` for at most ``timeout_s``.
+    def _watch(self, path: str, resource_version: str, timeout_s: int) -> Iterator[dict[str, Any]]:
+        """The watch events of ``path`` from ``resource_version`` for at most ``timeout_s``.
 
         Bookmarks are asked for, so a quiet watch still advances its resourceVersion.
         A 410 Gone (as a status or as an ERROR event) raises ``ApiError(410)``.
@@ -73,7 +89,7 @@ class KubeApi(RestClient):
         try:
             response = self.transport().request(
                 "GET",
-                self.url(ALIASIPS, params),
+                self.url(path, params),
                 headers=self.headers(),
                 timeout=urllib3.Timeout(connect=self._timeout[0], read=timeout_s + 10),
                 preload_content=False,
@@ -81,14 +97,14 @@ class KubeApi(RestClient):
                 redirect=False,
             )
         except Exception as exc:
-            raise ApiUnavailable(f"watch {ALIASIPS}: {type(exc).__name__}: {exc}") from exc
+            raise ApiUnavailable(f"watch {path}: {type(exc).__name__}: {exc}") from exc
         finished = False
         try:
             if response.status != 200:
                 try:
                     text = response.data.decode(errors="replace")
                 except Exception as exc:
-                    raise ApiUnavailable(f"watch {ALIASIPS}: {type(exc).__name__}") from exc
+                    raise ApiUnavailable(f"watch {path}: {type(exc).__name__}") from exc
                 raise ApiError(response.status, str(response.reason), text)
             buffer = b""
             try:
@@ -101,7 +117,7 @@ class KubeApi(RestClient):
             except (ApiError, ValueError):
                 raise
             except Exception as exc:
-                raise ApiUnavailable(f"watch {ALIASIPS} broke: {type(exc).__name__}") from exc
+                raise ApiUnavailable(f"watch {path} broke: {type(exc).__name__}") from exc
             finished = True
         finally:
             if not finished:  # unread data left: the connection cannot be used again

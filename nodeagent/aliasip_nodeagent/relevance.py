@@ -55,11 +55,16 @@ def concerns(node: str, obj: Mapping[str, Any] | None, held: Collection[IPAddres
     addresses = spec.get("addresses")
     if not isinstance(addresses, list):
         return True
+    held_texts = {str(ip) for ip in held}
     for text in addresses:
-        try:
-            ip = ipaddress.ip_interface(str(text)).ip
-        except ValueError:
+        head = str(text).split("/", 1)[0]
+        if head in held_texts:
             return True
-        if ip in held:
+        if ":" not in head:
+            continue  # IPv4 is written one way only; IPv6 may be spelt many ways
+        try:
+            if ipaddress.ip_interface(str(text)).ip in held:
+                return True
+        except ValueError:
             return True
     return False

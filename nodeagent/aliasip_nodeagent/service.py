@@ -35,6 +35,7 @@ def run_daemon(args: argparse.Namespace) -> int:
             lease_duration_s=args.lease_duration,
             renew_interval_s=args.renew_interval,
             resync_interval_s=args.resync_interval,
+            announce_refresh_s=args.announce_refresh,
             probe_wait_s=args.probe_wait_ms / 1000,
         )
     except ValueError as exc:

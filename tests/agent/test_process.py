@@ -13,6 +13,8 @@ from datetime import timedelta
 from typing import Any
 
 from aliasip_api import kubetime
+from aliasip_lab.capture import Capture
+from aliasip_lab.nsenter import netns
 from tests.agent.support import ALIAS, Cluster
 from tests.api.support import eventually
 
@@ -206,4 +208,32 @@ def test_start_removes_its_own_marks_when_the_status_names_another_node(lab: Clu
     lab.wait_view("node2", "released", 1)  # it let go of what it held at this epoch
     assert 'reason="status names node1"' in lab.log("node2")
     assert lab.holds("node2", "198.18.0.60")
+    assert lab.holds("node1")
+
+
+def _announcements(lab: Cluster, node: str, seconds: float) -> int:
+    """Gratuitous ARPs for the alias that ``node`` sends within ``seconds`` (its wire)."""
+    host = lab.lan.node(node)
+    sender = bytes(int(part) for part in ALIAS.split("."))
+    with netns(host.netns):
+        capture = Capture(host.ifname)
+    with capture:
+        time.sleep(seconds)
+        frames = capture.frames()
+    return sum(
+        1 for f in frames if f.outgoing and f.ethertype == 0x0806 and f.data[28:32] == sender
+    )
+
+
+def test_a_held_alias_is_re_announced_every_refresh_not_every_pass(lab: Cluster) -> None:
+    """Full passes run every second here; with the default refresh (30 s) they send
+    nothing for an alias held unchanged; with a 1 s refresh a round each second or so."""
+    _held_by_node1(lab)
+    time.sleep(1.0)  # the placement's own rounds (3 at 200 ms, support.py) are over
+    assert _announcements(lab, "node1", 3.5) == 0
+    lab.stop_agent("node1", signal.SIGTERM)
+    lab.start_agent("node1", "--announce-refresh", "1")
+    lab.wait_view("node1", "holding", 1)
+    # A round is a request and a reply; at most one round per pass (a pass a second).
+    assert 2 <= _announcements(lab, "node1", 3.5) <= 10
     assert lab.holds("node1")

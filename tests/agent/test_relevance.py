@@ -47,8 +47,8 @@ NOW = datetime(2026, 11, 24, tzinfo=UTC)
         pytest.param(
             {"metadata": {"name": "x"}, "spec": {"addresses": ["nonsense"], "nodes": []}},
             ("198.18.0.50",),
-            True,
-            id="unreadable-address",
+            False,
+            id="unreadable-address-is-none-held-here",
         ),
         pytest.param(None, (), False, id="absent"),
     ],

@@ -51,7 +51,7 @@ TABLE: dict[Grant, set[str]] = {
     Grant(AGENT, CLUSTER, "aliasip.io", "aliasips"): {"get", "list", "watch"},
     Grant(AGENT, CLUSTER, "aliasip.io", "aliasips/status"): {"patch"},
     # agent, in aliasip-system
-    Grant(AGENT, NS, "coordination.k8s.io", "leases"): {"get", "create", "update"},
+    Grant(AGENT, NS, "coordination.k8s.io", "leases"): {"get", "list", "watch", "create", "update"},
 }
 
 
