@@ -31,6 +31,7 @@ class Daemon:
     log: str
     pid: int = 0
     start_ticks: int = 0
+    nice: int = 0  # CPU priority (see cluster.CONTROL_PLANE_NICE)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,15 +49,16 @@ class Daemon:
         ran ``aliasip-lab up`` must not reach it), output appended to its log."""
         Path(self.log).parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
+            niced = ["nice", "-n", str(self.nice)] if self.nice else []
             proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.netns, *self.argv],
+                [*niced, "ip", "netns", "exec", self.netns, *self.argv],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         _children[proc.pid] = proc
-        # ``ip netns exec`` execs the command: the pid is the daemon's own.
+        # ``nice`` and ``ip netns exec`` exec the command: the pid is the daemon's own.
         self.pid = proc.pid
         self.start_ticks = _start_ticks(proc.pid) or 0
 

@@ -51,7 +51,7 @@ from aliasip_nodeagent.hoststate import HeldAlias, HostState
 from aliasip_nodeagent.kube import ApiError, ApiUnavailable, KubeApi, Listing
 from aliasip_nodeagent.placement import AliasRequest, Placement, decide_placement
 from aliasip_nodeagent.reconcile import Hold, Observed, matches, observe, plan, requests_for
-from aliasip_nodeagent.relevance import IPAddress, concerns
+from aliasip_nodeagent.relevance import concerns, held_texts
 from aliasip_nodeagent.report import Outcome, needs_write, patch_body, view_for
 from aliasip_nodeagent.watch import lease_lapsed, report_due, watched_holder
 
@@ -131,7 +131,7 @@ class Agent:
         self._executor = dataplane
         self.objects: dict[str, dict[str, Any]] = {}
         self._observed: dict[str, Observed] = {}
-        self._held_ips: frozenset[IPAddress] = frozenset()
+        self._held: frozenset[str] = frozenset()  # held addresses, as text (relevance)
         self.leases: dict[str, AgentLease] = {}  # the agents' Leases by node, watched
         self.leases_synced = False
         self._watched_holders: set[str] = set()
@@ -421,7 +421,7 @@ class Agent:
             self.wake()
 
     def _concerns(self, obj: Mapping[str, Any] | None) -> bool:
-        return concerns(self.settings.node, obj, self._held_ips)
+        return concerns(self.settings.node, obj, self._held)
 
     # ------------------------------------------------------------------ reconcile
 
@@ -472,11 +472,11 @@ class Agent:
         node = self.settings.node
         snapshot = await self._io(self.netlink.snapshot)
         held_now = snapshot.owned()
-        self._held_ips = frozenset(h.address.ip for h in held_now)
+        self._held = held_texts([h.address.ip for h in held_now])
         observed = self._observe_concerned()
         by_name = {o.name: o for o in observed}
         p = plan(node, observed, held_now, self.newest)
-        self.newest = self._fences(p.newest)
+        self.newest = self._fences(p.newest, full)
         for name in p.stale:
             log.info(kv("stale-ignored", node=node, aliasip=name, epoch=by_name[name].status.epoch))
         outcomes: dict[str, Outcome] = {}
@@ -524,16 +524,19 @@ class Agent:
         self._announced = {k: t for k, t in self._announced.items() if k in holding}
         # Report from the kernel's truth, not from what the actions meant to do.
         held = (await self._io(self.netlink.snapshot)).owned()
-        self._held_ips = frozenset(h.address.ip for h in held)
+        self._held = held_texts([h.address.ip for h in held])
         for obs in observed:
             base = outcomes.get(obs.name, Outcome())
             outcomes[obs.name] = _with_holdings(base, obs, held)
         return outcomes, observed
 
-    def _fences(self, planned: Mapping[str, int]) -> dict[str, int]:
+    def _fences(self, planned: Mapping[str, int], full: bool) -> dict[str, int]:
         """The fencing tokens after a pass: the plan's, plus the ones kept for AliasIPs
         that no longer concern this node (one may concern it again, and a late event of it
-        must still read as stale); tokens of deleted objects are dropped."""
+        must still read as stale); tokens of deleted objects are dropped on full passes
+        (finding them reads every object)."""
+        if not full:
+            return {**self.newest, **planned}
         alive = {
             str((o.get("metadata") or {}).get("uid") or name) for name, o in self.objects.items()
         }

@@ -32,9 +32,10 @@ from typing import Any
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def concerns(node: str, obj: Mapping[str, Any] | None, held: Collection[IPAddress]) -> bool:
+def concerns(node: str, obj: Mapping[str, Any] | None, held: Collection[str]) -> bool:
     """Whether the AliasIP ``obj`` (as the API serves it) concerns ``node``, which holds
-    the addresses ``held`` (our marked ones, from the last kernel snapshot)."""
+    the addresses ``held`` (our marked ones, from the last kernel snapshot, as
+    ``held_texts`` spells them: this runs for every object on every pass)."""
     if obj is None:
         return False
     spec = obj.get("spec")
@@ -55,16 +56,18 @@ def concerns(node: str, obj: Mapping[str, Any] | None, held: Collection[IPAddres
     addresses = spec.get("addresses")
     if not isinstance(addresses, list):
         return True
-    held_texts = {str(ip) for ip in held}
     for text in addresses:
         head = str(text).split("/", 1)[0]
-        if head in held_texts:
-            return True
-        if ":" not in head:
-            continue  # IPv4 is written one way only; IPv6 may be spelt many ways
-        try:
-            if ipaddress.ip_interface(str(text)).ip in held:
-                return True
-        except ValueError:
+        if ":" in head:  # IPv4 is written one way only; IPv6 may be spelt many ways
+            try:
+                head = str(ipaddress.ip_interface(str(text)).ip)
+            except ValueError:
+                continue  # not an address: nothing of it can be held here
+        if head in held:
             return True
     return False
+
+
+def held_texts(held: Collection[IPAddress]) -> frozenset[str]:
+    """The held addresses as ``concerns`` compares them (canonical text)."""
+    return frozenset(str(ip) for ip in held)

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aliasip_nodeagent.reconcile import observe, plan
-from aliasip_nodeagent.relevance import concerns
+from aliasip_nodeagent.relevance import concerns, held_texts
 from aliasip_nodeagent.report import Outcome, view_for
 from tests.agent.test_reconcile import held, obj
 
@@ -54,7 +54,7 @@ NOW = datetime(2026, 11, 24, tzinfo=UTC)
     ],
 )
 def test_concerns(body: dict[str, Any] | None, holding: tuple[str, ...], expected: bool) -> None:
-    assert concerns("node1", body, {IP(a) for a in holding}) is expected
+    assert concerns("node1", body, held_texts({IP(a) for a in holding})) is expected
 
 
 def _body(listed: bool, active: str | None, view: bool, epoch: int, address: str) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def test_an_aliasip_that_does_not_concern_the_node_needs_nothing_from_it(
 ) -> None:
     body = _body(listed, active, view, epoch, address)
     kernel = [held(a) for a in sorted(holding)]
-    if concerns("node1", body, {h.address.ip for h in kernel}):
+    if concerns("node1", body, held_texts([h.address.ip for h in kernel])):
         return
     observed = observe(body)
     with_it = plan("node1", [observed], kernel, {})
