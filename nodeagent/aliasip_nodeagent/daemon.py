@@ -138,6 +138,8 @@ class Agent:
         self._announced: dict[str, float] = {}  # last announcement per AliasIP key
         self._expiry_wakes: dict[str, tuple[datetime, asyncio.TimerHandle]] = {}
         self.synced = False
+        self._watch_breaks = 0  # AliasIP watch streams broken so far (a relist follows)
+        self._breaks_at_cut_off = 0
         self.newest: dict[str, int] = {}
         self.fenced = False
         self.renewed_at: float | None = None
@@ -231,7 +233,7 @@ class Agent:
     def _cut_off(self) -> None:
         """No renewal for too long: stop acting on a stale view; keep what is held."""
         self.fenced = True
-        self.synced = False
+        self._breaks_at_cut_off = self._watch_breaks
         log.warning(
             kv(
                 "api-lost",
@@ -273,7 +275,16 @@ class Agent:
                 )
 
     async def _unfence(self) -> None:
-        """The API answers again: read everything afresh before acting on any of it."""
+        """The API answers again. If the AliasIP watch never broke meanwhile, what it
+        delivered is complete (late, in order, as any watch): act on it. Otherwise read
+        everything afresh first. Relisting on every unfence made a short API stall at 50
+        nodes x 1,000 AliasIPs end in 50 lists of 1,000 objects at once, which stalled the
+        API server again (bench/scale.py)."""
+        if self.synced and self._watch_breaks == self._breaks_at_cut_off:
+            self.fenced = False
+            log.info(kv("unfenced", node=self.settings.node, note="Lease renewed, watch intact"))
+            self.wake(full=True)
+            return
         try:
             listing = await asyncio.to_thread(self.kube.list_aliasips)
         except (ApiUnavailable, ApiError) as exc:
@@ -293,7 +304,11 @@ class Agent:
             self.kube.watch_aliasips,
             self._replace_all,
             self._apply_event,
+            broken=self._aliasip_watch_broken,
         )
+
+    def _aliasip_watch_broken(self) -> None:
+        self._watch_breaks += 1
 
     def _lease_thread(self) -> None:
         """The agents' Leases, watched: a standby learns when each holder's Lease expires
@@ -402,7 +417,7 @@ class Agent:
         }
         if not self.synced:
             log.info(kv("synced", node=self.settings.node, aliasips=len(self.objects)))
-        self.synced = not self.fenced
+        self.synced = True
         self.wake(full=True)
 
     def _apply_event(self, kind: str | None, obj: dict[str, Any]) -> None:
