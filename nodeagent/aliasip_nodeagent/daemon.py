@@ -132,7 +132,9 @@ class Agent:
         self.objects: dict[str, dict[str, Any]] = {}
         self._observed: dict[str, Observed] = {}
         self._held: frozenset[str] = frozenset()  # held addresses, as text (relevance)
-        self.leases: dict[str, AgentLease] = {}  # the agents' Leases by node, watched
+        # The agents' Leases by node as the watch delivers them (written by its thread,
+        # parsed only when read: most belong to holders this node does not watch).
+        self._lease_objs: dict[str, dict[str, Any]] = {}
         self.leases_synced = False
         self._watched_holders: set[str] = set()
         self._announced: dict[str, float] = {}  # last announcement per AliasIP key
@@ -324,9 +326,10 @@ class Agent:
             "leases",
             lambda: self.kube.list_leases(namespace),
             watch,
-            self._replace_leases,
-            self._lease_event,
+            self._leases_listed,
+            self._lease_news,
             broken=self._leases_unknown,
+            first=self._lease_seen,
         )
 
     def _watch_loop(
@@ -337,8 +340,15 @@ class Agent:
         on_list: Callable[[tuple[dict[str, Any], ...]], None],
         on_event: EventHandler,
         broken: Callable[[], None] | None = None,
+        first: Callable[[str | None, dict[str, Any]], bool] | None = None,
     ) -> None:
-        """List, then watch; resume after a break, relist after 410 Gone. Bounded waits."""
+        """List, then watch; resume after a break, relist after 410 Gone. Bounded waits.
+
+        ``on_list`` and ``on_event`` run on the loop; ``first``, if given, runs here in
+        the watch thread for every event and says whether the loop needs to hear of it
+        (waking the loop for every other agent's Lease renewal cost more than the rest
+        of an idle agent's work).
+        """
         loop = self._loop
         assert loop is not None
         node = self.settings.node
@@ -355,8 +365,9 @@ class Agent:
                         return
                     obj = event.get("object") or {}
                     rv = str((obj.get("metadata") or {}).get("resourceVersion", rv))
-                    if event.get("type") != "BOOKMARK":
-                        loop.call_soon_threadsafe(on_event, event.get("type"), obj)
+                    kind = event.get("type")
+                    if kind != "BOOKMARK" and (first is None or first(kind, obj)):
+                        loop.call_soon_threadsafe(on_event, kind, obj)
                 backoff = 0.2
             except ApiError as exc:
                 if exc.status == 410:
@@ -376,35 +387,43 @@ class Agent:
             except RuntimeError:  # the loop is closed: the agent is stopping
                 return
 
-    def _replace_leases(self, items: tuple[dict[str, Any], ...]) -> None:
-        self.leases = {}
-        for obj in items:
-            node = _lease_node(obj)
-            if node is not None:
-                self.leases[node] = parse_lease(obj)
+    def _leases_listed(self, items: tuple[dict[str, Any], ...]) -> None:
+        # Events the watch thread kept since this list was read are newer: keep them.
+        known = self._lease_objs
+        fresh = {n: o for o in items if (n := _lease_node(o)) is not None}
+        self._lease_objs = {
+            n: (o if _newer(o, known.get(n)) else known[n]) for n, o in fresh.items()
+        }
         self.leases_synced = True
         for holder in sorted(self._watched_holders):
-            self._lease_news(holder)
+            self._lease_news(None, {"metadata": {"name": agent_lease_name(holder)}})
 
-    def _lease_event(self, kind: str | None, obj: dict[str, Any]) -> None:
+    def _lease_seen(self, kind: str | None, obj: dict[str, Any]) -> bool:
+        """In the watch thread: keep the Lease; the loop hears only of watched holders."""
         node = _lease_node(obj)
         if node is None:
-            return
+            return False
         if kind == "DELETED":
-            self.leases.pop(node, None)
+            self._lease_objs.pop(node, None)
         else:
-            self.leases[node] = parse_lease(obj)
-        if node in self._watched_holders:
-            self._lease_news(node)
+            self._lease_objs[node] = obj
+        return node in self._watched_holders
 
     def _leases_unknown(self) -> None:
         """The Lease watch broke: read Leases directly until it is listed again."""
         self.leases_synced = False
 
-    def _lease_news(self, holder: str) -> None:
+    def _lease(self, holder: str) -> AgentLease | None:
+        obj = self._lease_objs.get(holder)
+        return parse_lease(obj) if obj is not None else None
+
+    def _lease_news(self, kind: str | None, obj: dict[str, Any]) -> None:
         """A watched holder's Lease changed: pass at its new expiry, or at once if it
         vouches for nobody now (given up by a stopping agent, deleted)."""
-        lease = self.leases.get(holder)
+        holder = _lease_node(obj)
+        if holder is None:
+            return
+        lease = self._lease(holder)
         if lease_lapsed(lease, holder, self.now()):
             self.wake(full=True)
         else:
@@ -537,9 +556,14 @@ class Agent:
             outcomes[h.aliasip] = await self._hold(h)
         holding = {h.key for h in p.holds}
         self._announced = {k: t for k, t in self._announced.items() if k in holding}
-        # Report from the kernel's truth, not from what the actions meant to do.
-        held = (await self._io(self.netlink.snapshot)).owned()
-        self._held = held_texts([h.address.ip for h in held])
+        # Report from the kernel's truth, not from what the actions meant to do: read it
+        # again when this pass changed it (or tried to), else the pass's snapshot is it.
+        touched = bool(p.releases) or any(not h.adopt for h in p.holds)
+        if touched or any(o.error for o in outcomes.values()):
+            held = (await self._io(self.netlink.snapshot)).owned()
+            self._held = held_texts([h.address.ip for h in held])
+        else:
+            held = held_now
         for obs in observed:
             base = outcomes.get(obs.name, Outcome())
             outcomes[obs.name] = _with_holdings(base, obs, held)
@@ -750,7 +774,7 @@ class Agent:
         """(known, lease): from the Lease watch when it is listed, else read directly;
         ``known`` is False when the API did not answer (nothing is known)."""
         if self.leases_synced:
-            return True, self.leases.get(holder)
+            return True, self._lease(holder)
         try:
             body = await asyncio.to_thread(
                 self.kube.get_lease, self.settings.lease_namespace, agent_lease_name(holder)

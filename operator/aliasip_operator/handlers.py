@@ -62,7 +62,7 @@ from aliasip_operator.observations import (
     parse_lease,
     switchover_request,
 )
-from aliasip_operator.relations import LeaseState, changed_findings, involving
+from aliasip_operator.relations import Involvement, LeaseState, changed_findings
 from aliasip_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,7 @@ class Context:
     workers: int = WORKERS
     queue: WorkQueue = field(default_factory=WorkQueue)
     bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    involvement: Involvement = field(default_factory=Involvement)
     indexes: Indexes | None = None
     node_infos: dict[str, NodeInfo] = field(default_factory=dict)
     leases: dict[str, AgentLease | None] = field(default_factory=dict)
@@ -123,10 +124,12 @@ class Context:
         known = self.bodies.get(name)
         if known is None or _version(body) >= _version(known):
             self.bodies[name] = body
+            self.involvement.update(name, body)
 
     def forget(self, name: str) -> None:
         """The AliasIP is gone: those it conflicted with are decided again."""
         self.bodies.pop(name, None)
+        self.involvement.update(name, None)
         self.queue.add_all([n for n, found in self.findings.items() if found and n != name])
 
     def note_findings(self, findings: Mapping[str, tuple[Finding, ...]]) -> None:
@@ -157,7 +160,7 @@ class Context:
         if self.lease_states.get(node) == state:
             return
         self.lease_states[node] = state
-        self.queue.add_all(involving(self.bodies, node))
+        self.queue.add_all(self.involvement.involving(node))
 
 
 def _version(body: Mapping[str, Any]) -> int:
@@ -515,7 +518,7 @@ async def node_changed(type: str, body: kopf.Body, memo: Any, **kwargs: Any) -> 
         ctx.node_infos.pop(name, None)
     else:
         ctx.node_infos[name] = info
-    ctx.queue.add_all(involving(ctx.bodies, name))
+    ctx.queue.add_all(ctx.involvement.involving(name))
 
 
 @kopf.on.event("coordination.k8s.io", "v1", "leases")

@@ -6,9 +6,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aliasip_api.lease import AgentLease
-from aliasip_operator.relations import LeaseState, changed_findings, involves, involving
+from aliasip_operator.relations import (
+    Involvement,
+    LeaseState,
+    changed_findings,
+    involves,
+    involving,
+)
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(seconds=3)
@@ -84,3 +92,39 @@ def test_changed_findings_compares_per_name() -> None:
     assert changed_findings(before, after) == ["c"]
     assert changed_findings(after, before) == ["c"]
     assert changed_findings({"a": ("x",)}, {"a": ("z",)}) == ["a"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["x", "y", "z"]),
+            st.one_of(
+                st.none(),
+                st.builds(
+                    lambda listed, active, selector: {
+                        "spec": {"nodes": listed, **({"nodeSelector": {}} if selector else {})},
+                        "status": {"activeNode": active},
+                    },
+                    st.lists(st.sampled_from(["a", "b", "c"]), max_size=2),
+                    st.sampled_from([None, "a", "d"]),
+                    st.booleans(),
+                ),
+            ),
+        ),
+        max_size=12,
+    )
+)
+def test_involvement_kept_up_to_date_agrees_with_a_scan(
+    changes: list[tuple[str, dict[str, Any] | None]],
+) -> None:
+    kept = Involvement()
+    bodies: dict[str, dict[str, Any]] = {}
+    for name, body in changes:
+        kept.update(name, body)
+        if body is None:
+            bodies.pop(name, None)
+        else:
+            bodies[name] = body
+        for node in ["a", "b", "c", "d", "e"]:
+            assert kept.involving(node) == involving(bodies, node)
