@@ -301,7 +301,9 @@ class Lab:
         return Daemon("api", self.control_plane, argv, log, nice=CONTROL_PLANE_NICE)
 
     def _operator_daemon(self, identity: str) -> Daemon:
+        # Restarted when it exits, as a Deployment's kubelet would (lab.supervise).
         argv = [
+            sys.executable, "-m", "aliasip_lab.supervise", "--",
             sys.executable, "-m", "aliasip_operator.main", "--kubeconfig", str(self.kubeconfig),
             "--leader-elect", f"--leader-election-namespace={SYSTEM_NAMESPACE}",
             f"--leader-election-lease={OPERATOR_LEASE}", f"--identity={identity}",

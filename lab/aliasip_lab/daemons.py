@@ -62,6 +62,16 @@ class Daemon:
         self.pid = proc.pid
         self.start_ticks = _start_ticks(proc.pid) or 0
 
+    @property
+    def workload_pid(self) -> int:
+        """The process doing the work: the supervised command when this daemon is an
+        ``aliasip_lab.supervise`` (its one child), else the daemon itself."""
+        try:
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        except OSError:
+            return self.pid
+        return int(children[0]) if "aliasip_lab.supervise" in self.argv and children else self.pid
+
     def signal(self, sig: signal.Signals, timeout_s: float = 10.0) -> bool:
         """Send ``sig``; for SIGKILL/SIGTERM wait (bounded) until it is gone. False if it was
         not running."""
