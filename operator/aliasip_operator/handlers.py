@@ -26,8 +26,9 @@ No timer also means no kopf finalizer: deleting an AliasIP never waits for the o
 Applying a decision (order matters): the status merge patch first, carrying the
 resourceVersion it was decided from (a 409 means newer agent reports arrived: decide
 again on them); then the switchover annotation is removed with a JSON-patch ``test`` on
-the value served; then the Events. Events are posted only after the status they describe
-was written, so a dropped decision emits nothing. A decision that only serves a request
+the value served; then the Events, queued to one task that posts them in order off the
+decisions' path (``announce_events``). Events are posted only after the status they
+describe was written, so a dropped decision emits nothing. A decision that only serves a request
 (the status unchanged) emits nothing either when the removal fails: the watch event of a
 status write that also served a request still shows the annotation, and deciding on it
 serves the same request again (its removal then finds the annotation gone, 422), which
@@ -40,6 +41,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -53,7 +55,7 @@ from aliasip_api.nodes import NodeInfo, parse_node
 from aliasip_api.spec import AliasIP, parse_aliasip
 from aliasip_api.status import AliasIPStatus
 from aliasip_operator.decide import decide, decide_invalid
-from aliasip_operator.decision import Decision
+from aliasip_operator.decision import Decision, Event
 from aliasip_operator.kube import EVENTS_NAMESPACE, ApiError, ApiUnavailable, KubeApi
 from aliasip_operator.observations import (
     SWITCHOVER_ANNOTATION,
@@ -68,7 +70,7 @@ from aliasip_operator.workqueue import WorkQueue
 log = logging.getLogger(__name__)
 
 GROUP, VERSION, PLURAL = "aliasip.io", "v1alpha1", "aliasips"
-WORKERS = 4  # decisions in flight at once (each waits on one API write at a time)
+WORKERS = 16  # decisions in flight at once (each waits on one API write at a time)
 CONFLICT_ATTEMPTS = 3  # decide again on a fresh read after a 409, at most this often
 RETRY_DELAY_S = 1.0  # a write the API did not take is retried after this
 RESYNC_INTERVAL_S = 30.0  # every AliasIP is decided again this often, whatever happened
@@ -103,7 +105,10 @@ class Context:
     lease_states: dict[str, LeaseState] = field(default_factory=dict)
     lease_timers: dict[str, tuple[datetime, asyncio.TimerHandle]] = field(default_factory=dict)
     findings: Mapping[str, tuple[Finding, ...]] = field(default_factory=dict)
+    _loop: asyncio.AbstractEventLoop | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    executor: ThreadPoolExecutor | None = None
+    events: asyncio.Queue[tuple[Mapping[str, Any], tuple[Event, ...], datetime]] | None = None
 
     def start(self, kwargs: Mapping[str, Any]) -> None:
         """On the first handler call: keep kopf's indexes and start the workers (kopf runs
@@ -112,10 +117,20 @@ class Context:
         if self.indexes is not None:
             return
         self.indexes = Indexes(kwargs["nodes"], kwargs["agent_leases"], kwargs["aliasips"])
+        self.executor = ThreadPoolExecutor(self.workers, thread_name_prefix="aliasip-write")
+        self.events = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
         self.tasks = [
             asyncio.create_task(work(self), name=f"aliasip-worker-{i}") for i in range(self.workers)
         ]
         self.tasks.append(asyncio.create_task(resync(self), name="aliasip-resync"))
+        self.tasks.append(asyncio.create_task(announce_events(self), name="aliasip-events"))
+
+    def announce(self, metadata: Mapping[str, Any], decision: Decision, now: datetime) -> None:
+        """From a write thread: queue the Events of a decision whose status is written."""
+        if decision.events and self.events is not None and self._loop is not None:
+            item = (metadata, decision.events, now)
+            self._loop.call_soon_threadsafe(self.events.put_nowait, item)
 
     def remember(self, body: dict[str, Any]) -> None:
         """Keep ``body`` if it is not older than the version known (watch events and our
@@ -384,15 +399,24 @@ def apply(ctx: Context, body: Mapping[str, Any], decision: Decision, now: dateti
             log.info("switchover annotation kept", extra={"aliasip": name, "error": str(exc)})
             if not decision.changed(current):
                 return written  # this decision only served that request: nothing to report
+    ctx.announce(metadata, decision, now)
+    return written
+
+
+def post_events(
+    ctx: Context, metadata: Mapping[str, Any], events: tuple[Event, ...], now: datetime
+) -> None:
+    """Post the Events of a decision whose status is written (blocking; the Event task)."""
+    name = str(metadata.get("name"))
     involved = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "AliasIP",
         "name": name,
         "uid": metadata.get("uid"),
     }
-    for event in decision.events:
+    for event in events:
         try:
-            api.post_event(
+            ctx.api.post_event(
                 ctx.events_namespace,
                 involved,
                 str(event.type),
@@ -407,7 +431,6 @@ def apply(ctx: Context, body: Mapping[str, Any], decision: Decision, now: dateti
             "event",
             extra={"aliasip": name, "type": str(event.type), "reason": event.reason},
         )
-    return written
 
 
 async def evaluate(ctx: Context, name: str) -> None:
@@ -438,7 +461,9 @@ async def evaluate(ctx: Context, name: str) -> None:
         if not decision.changed(current) and not decision.remove_switchover:
             return
         try:
-            written = await asyncio.to_thread(apply, ctx, body, decision, now)
+            written = await asyncio.get_running_loop().run_in_executor(
+                ctx.executor, apply, ctx, body, decision, now
+            )
         except Conflict:
             log.info("stale decision: deciding again on a fresh read", extra={"aliasip": name})
             try:
@@ -471,6 +496,20 @@ async def work(ctx: Context) -> None:
             ctx.queue.add_after(name, RETRY_DELAY_S)
         finally:
             ctx.queue.done(name)
+
+
+async def announce_events(ctx: Context) -> None:
+    """Post Events in the order their decisions were written, off the decisions' path: a
+    failover of 100 AliasIPs is 100 status writes that each gate an agent's move, and
+    waiting for each decision's Event POST as well halved how many moved per second."""
+    queue = ctx.events
+    assert queue is not None  # created with the task (Context.start)
+    while True:
+        metadata, events, now = await queue.get()
+        try:
+            await asyncio.to_thread(post_events, ctx, metadata, events, now)
+        except Exception:
+            log.exception("events not posted", extra={"aliasip": metadata.get("name")})
 
 
 async def resync(ctx: Context) -> None:
