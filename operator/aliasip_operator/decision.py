@@ -44,7 +44,9 @@ class Decision:
     annotation has been served (completed, refused, or naming the holder already).
     ``recheck_at`` is the earliest time at which the same observations could lead to
     another decision (a Lease expiring): the glue must decide again by then even if no
-    watch event arrives.
+    watch event arrives. It does so per node rather than per AliasIP: every Lease of a
+    node this decision reads is looked at again at its expiry, and a change queues the
+    AliasIPs involving that node (``relations``, ``handlers.Context.track_lease``).
     """
 
     status: AliasIPStatus

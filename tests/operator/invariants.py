@@ -16,6 +16,7 @@ from aliasip_api.status import AliasIPStatus, NodeState, Phase
 from aliasip_operator.decide import decide
 from aliasip_operator.decision import Decision
 from aliasip_operator.observations import Observations
+from aliasip_operator.relations import involves
 from tests.operator.world import World
 
 REQUEST_REASONS = {"SwitchoverComplete", "SwitchoverRefused", "SwitchoverFailed", "AlreadyActive"}
@@ -143,6 +144,13 @@ def check_decision(
         assert decision.events == (), "an unchanged decision emits nothing"
     if decision.recheck_at is not None:
         assert decision.recheck_at > now
+        # The glue re-decides at Lease expiries per node, for the AliasIPs that involve
+        # that node (relations): the node whose expiry this is must be one of them, in the
+        # status as written before and after this decision.
+        due = {n for n, lease in observed.leases.items() if lease.expires_at == decision.recheck_at}
+        for status in (prev, dataclasses.replace(new, nodes=prev.nodes)):
+            body = {"spec": aliasip.spec.to_dict(), "status": status.to_dict()}
+            assert any(involves(body, n) for n in due), "recheck_at names an uninvolved node"
 
 
 def check_converges(world: World, rounds: int = 4) -> None:
