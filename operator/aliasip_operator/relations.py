@@ -93,12 +93,6 @@ class Involvement:
         return sorted(self._by_node.get(node, set()) | self._everywhere)
 
 
-def involving(bodies: Mapping[str, Mapping[str, Any]], node: str) -> list[str]:
-    """The names of the AliasIPs among ``bodies`` that involve ``node``, sorted (a scan;
-    ``Involvement`` keeps the same answer up to date)."""
-    return sorted(name for name, body in bodies.items() if involves(body, node))
-
-
 @dataclass(frozen=True)
 class LeaseState:
     """What a decision can learn from one node's agent Lease at some instant.

@@ -15,7 +15,6 @@ from aliasip_operator.relations import (
     LeaseState,
     changed_findings,
     involves,
-    involving,
 )
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -49,10 +48,18 @@ def test_involves(obj: dict[str, Any], node: str, expected: bool) -> None:
     assert involves(obj, node) is expected
 
 
+def involving(bodies: dict[str, dict[str, Any]], node: str) -> list[str]:
+    """The reference ``Involvement`` must agree with: a scan of every body."""
+    return sorted(name for name, body in bodies.items() if involves(body, node))
+
+
 def test_involving_lists_names_sorted() -> None:
     bodies = {"z": body(["c"]), "y": body(), "x": body(activeNode="c")}
-    assert involving(bodies, "c") == ["x", "z"]
-    assert involving(bodies, "q") == []
+    kept = Involvement()
+    for name, obj in bodies.items():
+        kept.update(name, obj)
+    assert kept.involving("c") == involving(bodies, "c") == ["x", "z"]
+    assert kept.involving("q") == []
 
 
 def lease(holder: str | None, renewed: datetime, duration: int = 3) -> AgentLease:
