@@ -610,24 +610,7 @@ class Agent:
         last = self._announced.get(h.key)
         if last is None or now - last >= self.settings.announce_refresh_s:
             self._announced[h.key] = now
-            for placement in placements:
-                try:
-                    await self._io(
-                        self.announcer.announce,
-                        placement.interface,
-                        placement.mac,
-                        placement.address.ip,
-                    )
-                except (errors.AliasError, OSError) as exc:
-                    log.warning(
-                        kv(
-                            "announce-failed",
-                            node=self.settings.node,
-                            aliasip=h.aliasip,
-                            address=placement.address,
-                            error=exc,
-                        )
-                    )
+            await self._announce_round(h, placements)
         return Outcome(interface=placements[0].interface if placements else None)
 
     async def _hold(self, h: Hold) -> Outcome:
@@ -710,19 +693,24 @@ class Agent:
         """The remaining announcement rounds of ``spec.announce``, on the loop."""
         for _ in range(h.announce_count - 1):
             await asyncio.sleep(h.announce_interval_s)
-            for p in placements:
-                try:
-                    self.announcer.announce(p.interface, p.mac, p.address.ip)
-                except (errors.AliasError, OSError) as exc:
-                    log.warning(
-                        kv(
-                            "announce-failed",
-                            node=self.settings.node,
-                            aliasip=h.aliasip,
-                            address=p.address,
-                            error=exc,
-                        )
+            await self._announce_round(h, placements)
+
+    async def _announce_round(self, h: Hold, placements: list[Placement]) -> None:
+        """One announcement of each address, on the data-path thread; a failure is logged
+        (the address stays: an announcement is a courtesy to the neighbours' caches)."""
+        for p in placements:
+            try:
+                await self._io(self.announcer.announce, p.interface, p.mac, p.address.ip)
+            except (errors.AliasError, OSError) as exc:
+                log.warning(
+                    kv(
+                        "announce-failed",
+                        node=self.settings.node,
+                        aliasip=h.aliasip,
+                        address=p.address,
+                        error=exc,
                     )
+                )
 
     def _stop_repeats(self, key: str) -> None:
         task = self._repeats.pop(key, None)

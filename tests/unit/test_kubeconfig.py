@@ -207,7 +207,7 @@ def test_insecure_skip_tls_verify(tmp_path: Path) -> None:
 
 
 def test_tls_server_name(tmp_path: Path) -> None:
-    cluster = {"server": "https://10.0.0.1:6443", "tls-server-name": "kubernetes.default"}
+    cluster = {"server": "https://198.18.0.1:6443", "tls-server-name": "kubernetes.default"}
     assert load_kubeconfig(kubeconfig(tmp_path, cluster=cluster)).tls_server_name == (
         "kubernetes.default"
     )
@@ -304,13 +304,13 @@ def service_account(directory: Path, certs: Certs, token: str = "sa-token\n") ->
     return directory
 
 
-ENV = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+ENV = {"KUBERNETES_SERVICE_HOST": "198.18.96.1", "KUBERNETES_SERVICE_PORT": "443"}
 
 
 def test_in_cluster(tmp_path: Path, certs: Certs) -> None:
     directory = service_account(tmp_path / "sa", certs)
     cfg = load_incluster(ENV, directory)
-    assert cfg.host == "https://10.96.0.1:443"
+    assert cfg.host == "https://198.18.96.1:443"
     assert cfg.ssl_ca_cert == str(directory / "ca.crt")
     assert cfg.verify_ssl and cfg.cert_file is None and cfg.key_file is None
     assert cfg.auth_settings()["BearerToken"]["value"] == "Bearer sa-token"
