@@ -23,7 +23,7 @@ class WorkQueue:
         self._dirty: set[str] = set()
         self._processing: set[str] = set()
         self._ready = asyncio.Event()
-        self._later: dict[str, asyncio.TimerHandle] = {}
+        self._later: set[str] = set()  # names with a delayed add pending
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -47,10 +47,11 @@ class WorkQueue:
         loop = asyncio.get_running_loop()
 
         def fire() -> None:
-            self._later.pop(name, None)
+            self._later.discard(name)
             self.add(name)
 
-        self._later[name] = loop.call_later(delay_s, fire)
+        self._later.add(name)
+        loop.call_later(delay_s, fire)
 
     async def get(self) -> str:
         while not self._queue:
@@ -68,8 +69,3 @@ class WorkQueue:
         if name in self._dirty:
             self._queue.append(name)
             self._ready.set()
-
-    def close(self) -> None:
-        for handle in self._later.values():
-            handle.cancel()
-        self._later.clear()

@@ -96,6 +96,5 @@ def test_add_after_adds_once_later() -> None:
         assert len(q) == 0
         await asyncio.sleep(0.1)
         assert len(q) == 1
-        q.close()
 
     run(scenario())
