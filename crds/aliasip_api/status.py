@@ -45,6 +45,36 @@ class NodeState(StrEnum):
 
 
 @dataclass(frozen=True)
+class ForeignClaim:
+    """A frame from another MAC claiming a held address (RFC 5227 section 2.4): who, which
+    address, when, and whether the holder defended it with one announcement."""
+
+    mac: str
+    address: str
+    at: datetime
+    defended: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mac": self.mac,
+            "address": self.address,
+            "at": kubetime.format_micro_time(self.at),
+            "defended": self.defended,
+        }
+
+    @classmethod
+    def from_dict(cls, body: Mapping[str, Any]) -> ForeignClaim:
+        at = _time(body.get("at"))
+        assert at is not None  # required by the CRD schema
+        return cls(
+            mac=str(body["mac"]),
+            address=str(body["address"]),
+            at=at,
+            defended=bool(body.get("defended", True)),
+        )
+
+
+@dataclass(frozen=True)
 class NodeView:
     """One node's own view, written by that node's agent.
 
@@ -54,6 +84,8 @@ class NodeView:
     answers (not a failover: Degraded) from a node that is gone (fail over). ``observed_at``
     is separate from ``updated_at`` because it says when the wire was looked at, and the
     operator only trusts a probe made after the holder's Lease expired.
+
+    ``foreign_claim`` is a holder's: another MAC claimed one of its addresses on the wire.
     """
 
     state: NodeState
@@ -63,6 +95,7 @@ class NodeView:
     updated_at: datetime | None = None
     holder_heard: bool | None = None
     observed_at: datetime | None = None
+    foreign_claim: ForeignClaim | None = None
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"state": str(self.state)}
@@ -78,6 +111,8 @@ class NodeView:
             body["holderHeard"] = self.holder_heard
         if self.observed_at is not None:
             body["observedAt"] = kubetime.format_micro_time(self.observed_at)
+        if self.foreign_claim is not None:
+            body["foreignClaim"] = self.foreign_claim.to_dict()
         return body
 
     @classmethod
@@ -91,6 +126,11 @@ class NodeView:
             updated_at=_time(body.get("updatedAt")),
             holder_heard=body.get("holderHeard"),
             observed_at=_time(body.get("observedAt")),
+            foreign_claim=(
+                ForeignClaim.from_dict(body["foreignClaim"])
+                if body.get("foreignClaim") is not None
+                else None
+            ),
         )
 
 

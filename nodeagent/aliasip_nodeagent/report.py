@@ -27,7 +27,16 @@ from aliasip_nodeagent.reconcile import Observed
 
 # Every key a NodeView may carry: a merge patch must send null for the ones a view
 # leaves out, or an old ``message`` would outlive the error it described (RFC 7386).
-_VIEW_KEYS = ("state", "message", "epoch", "interface", "updatedAt", "holderHeard", "observedAt")
+_VIEW_KEYS = (
+    "state",
+    "message",
+    "epoch",
+    "interface",
+    "updatedAt",
+    "holderHeard",
+    "observedAt",
+    "foreignClaim",
+)
 
 
 @dataclass(frozen=True)
