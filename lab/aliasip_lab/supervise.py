@@ -39,8 +39,10 @@ def _die_with_parent() -> None:
 def supervise(argv: Sequence[str], backoff_s: float) -> int:
     stopping = threading.Event()
     child: subprocess.Popen[bytes] | None = None
+    received = [signal.SIGTERM]
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        received[0] = signal.Signals(signum)
         stopping.set()
         if child is not None and child.poll() is None:
             child.send_signal(signum)
@@ -51,6 +53,10 @@ def supervise(argv: Sequence[str], backoff_s: float) -> int:
     while True:
         started = time.monotonic()
         child = subprocess.Popen(list(argv), preexec_fn=_die_with_parent)
+        if stopping.is_set():
+            # The signal came while Popen ran (the child forked, not yet ``child``): pass
+            # it on now, or the supervisor would wait for a command nobody stops.
+            child.send_signal(received[0])
         code = child.wait()
         if stopping.is_set():
             return code

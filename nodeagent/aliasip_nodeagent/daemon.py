@@ -49,8 +49,18 @@ from aliasip_nodeagent import errors
 from aliasip_nodeagent.dataplane import Announce, Netlink, apply_alias
 from aliasip_nodeagent.hoststate import HeldAlias, HostState
 from aliasip_nodeagent.kube import ApiError, ApiUnavailable, KubeApi, Listing
+from aliasip_nodeagent.netlink import LinkEvents
 from aliasip_nodeagent.placement import AliasRequest, Placement, decide_placement
-from aliasip_nodeagent.reconcile import Hold, Observed, matches, observe, plan, requests_for
+from aliasip_nodeagent.reconcile import (
+    Hold,
+    Observed,
+    matches,
+    observe,
+    plan,
+    released_before,
+    requests_for,
+)
+from aliasip_nodeagent.refusals import Refusals, describe, precheck
 from aliasip_nodeagent.relevance import concerns, held_texts
 from aliasip_nodeagent.report import Outcome, needs_write, patch_body, view_for
 from aliasip_nodeagent.watch import lease_lapsed, report_due, watched_holder
@@ -153,6 +163,13 @@ class Agent:
         self._repeats: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = threading.Event()
+        # The epoch at which this agent last added each AliasIP's addresses (by uid): an
+        # add at an epoch it already held (and lost since: carrier, a delete behind its
+        # back) always probes the wire first, whatever the status says about a release.
+        self._added_at: dict[str, int] = {}
+        self._refusals = Refusals()
+        self._link_serving: dict[str, bool] = {}  # by interface name, from link events
+        self._link_tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ run
 
@@ -161,6 +178,7 @@ class Agent:
         log.info(kv("start", node=self.settings.node, lease=self.settings.lease_name))
         for target, name in ((self._watch_thread, "watch"), (self._lease_thread, "leases")):
             threading.Thread(target=target, name=name, daemon=True).start()
+        links = self._watch_links()
         tasks = [
             asyncio.create_task(self._lease_task(), name="lease"),
             asyncio.create_task(self._fence_task(), name="fence"),
@@ -171,9 +189,13 @@ class Agent:
             await stop.wait()
         finally:
             self._stopping.set()
-            for task in [*tasks, *self._repeats.values()]:
+            if links is not None:
+                self._loop.remove_reader(links.fileno())
+                links.close()
+            pending = [*tasks, *self._repeats.values(), *self._link_tasks]
+            for task in pending:
                 task.cancel()
-            await asyncio.gather(*tasks, *self._repeats.values(), return_exceptions=True)
+            await asyncio.gather(*pending, return_exceptions=True)
             # Deliberately no release: a stopped agent is not a failover (design.md).
             log.info(kv("stop", node=self.settings.node, note="aliases kept for the next agent"))
 
@@ -277,6 +299,84 @@ class Agent:
                         "off from the API: the operator moved it",
                     )
                 )
+
+    # ------------------------------------------------------------------ link events
+
+    def _watch_links(self) -> LinkEvents | None:
+        """Follow the kernel's link notifications on the loop (no thread)."""
+        assert self._loop is not None
+        try:
+            links = LinkEvents()
+        except OSError as exc:  # no rtnetlink here: the periodic pass still finds loss
+            log.error(kv("link-events-unavailable", node=self.settings.node, error=exc))
+            return None
+        self._loop.add_reader(links.fileno(), self._on_links, links)
+        return links
+
+    def _on_links(self, links: LinkEvents) -> None:
+        """Carrier lost on an interface: delete the aliases held on it at once, fenced or
+        not (they cannot be served, and a node that keeps them answers next to the new
+        holder the moment its cable returns); carrier back: a full pass, whose adds probe
+        the wire first. Changes that do not change whether a link serves are ignored."""
+        lost: set[str | None] = set()
+        back = False
+        for change in links.read():
+            if change.name is None:  # notifications were lost: judge every link again
+                lost.add(None)
+                continue
+            serving = change.serving
+            if self._link_serving.get(change.name) == serving:
+                continue
+            self._link_serving[change.name] = serving
+            if serving:
+                back = True
+            else:
+                lost.add(change.name)
+        if lost:
+            task = asyncio.create_task(self._carrier_lost(lost), name="carrier-lost")
+            self._link_tasks.add(task)
+            task.add_done_callback(self._link_tasks.discard)
+        if back:
+            log.info(kv("link-up", node=self.settings.node, note="a full pass, probing first"))
+            self.wake(full=True)
+
+    async def _carrier_lost(self, interfaces: set[str | None]) -> None:
+        node = self.settings.node
+        async with self._dataplane:
+            self._kernel = None
+            snapshot = await self._io(self.netlink.snapshot)
+            dead = {
+                i.name
+                for i in snapshot.interfaces
+                if not (i.admin_up and i.carrier) and (None in interfaces or i.name in interfaces)
+            }
+            for held in snapshot.owned():
+                if held.interface not in dead:
+                    continue
+                self._stop_repeats_for(held.address.ip)
+                try:
+                    deleted = await self._io(self.netlink.delete, held)
+                except errors.AliasError as exc:
+                    log.error(kv("release-failed", node=node, address=held.address, error=exc))
+                    continue
+                log.warning(
+                    kv(
+                        "release",
+                        node=node,
+                        address=held.address,
+                        interface=held.interface,
+                        reason="carrier lost",
+                        changed=deleted,
+                        fenced=self.fenced,
+                    )
+                )
+        self.wake(full=True)  # report the error (the operator moves the addresses)
+
+    def _stop_repeats_for(self, ip: Any) -> None:
+        """Stop the announcement rounds of every AliasIP that wants ``ip``."""
+        for obs in self._observed.values():
+            if obs.spec is not None and any(a.ip == ip for a in obs.spec.addresses):
+                self._stop_repeats(obs.key)
 
     async def _unfence(self) -> None:
         """The API answers again. If the AliasIP watch never broke meanwhile, what it
@@ -565,9 +665,21 @@ class Agent:
                 if full:
                     outcomes[h.aliasip] = await self._keep(h, snapshot)
                 continue  # nothing to change between full passes
-            outcomes[h.aliasip] = await self._hold(h)
+            standing = self._refusals.standing(h.key, h.epoch, h.generation, time.monotonic())
+            if standing is not None:  # backing off: repeat the refusal, try again later
+                outcomes[h.aliasip] = Outcome(error=standing.message, heard=standing.heard)
+                continue
+            confirmed = await self._confirm_fresh(h)
+            if confirmed is not None:
+                outcomes[h.aliasip] = await self._hold(confirmed)
         holding = {h.key for h in p.holds}
         self._announced = {k: t for k, t in self._announced.items() if k in holding}
+        self._refusals.keep_only(holding)
+        for obs in observed:
+            if obs.name not in outcomes and obs.spec is not None and obs.status_valid:
+                refusal = self._precheck(obs, snapshot)
+                if refusal is not None:
+                    outcomes[obs.name] = Outcome(error=refusal)
         # Report from the kernel's truth, not from what the actions meant to do: read it
         # again when this pass changed it (or tried to), else the pass's snapshot is it.
         touched = bool(p.releases) or any(not h.adopt for h in p.holds)
@@ -576,10 +688,68 @@ class Agent:
             self._held = held_texts([h.address.ip for h in held])
         else:
             held = held_now
+        serving = {r.ip: h.aliasip for h in p.holds for r in h.requests}
         for obs in observed:
             base = outcomes.get(obs.name, Outcome())
-            outcomes[obs.name] = _with_holdings(base, obs, held)
+            outcomes[obs.name] = _with_holdings(base, obs, held, serving)
         return outcomes, observed
+
+    def _precheck(self, obs: Observed, snapshot: HostState) -> str | None:
+        """A standby's refusal, found before it is named (``refusals``): only for an
+        AliasIP this node is a candidate of, that names another node or none."""
+        node = self.settings.node
+        assert obs.spec is not None
+        if obs.status.active_node == node:
+            return None
+        if node not in obs.spec.nodes and obs.view_of(node) is None:
+            return None
+        refusal = precheck(requests_for(obs.spec), snapshot)
+        return describe(refusal) if refusal is not None else None
+
+    async def _confirm_fresh(self, h: Hold) -> Hold | None:
+        """Read the AliasIP now before adding its addresses (docs/design.md, "Act only on a
+        view you can prove fresh"): the watch may deliver late (a healed partition, a slow
+        stream), and an add on a stale view is how two nodes come to answer. The hold goes
+        on only if the object read now still names this node at the planned epoch; the
+        wire probe is skipped only on that fresh word (the old holder's ``released`` at the
+        epoch before) and only for the first add at this epoch (an alias lost since, e.g.
+        with the carrier, is probed for again). Otherwise the newer object is kept and
+        another pass plans from it."""
+        node = self.settings.node
+        try:
+            body = await asyncio.to_thread(self.kube.get_aliasip, h.aliasip)
+        except (ApiUnavailable, ApiError) as exc:
+            log.warning(kv("fresh-read-failed", node=node, aliasip=h.aliasip, error=exc))
+            return None
+        if body is None:
+            log.info(kv("hold-skipped", node=node, aliasip=h.aliasip, reason="deleted"))
+            return None
+        fresh = observe(body)
+        if _newer(body, self.objects.get(h.aliasip)):
+            self.objects[h.aliasip] = body
+        same = (
+            fresh.key == h.key
+            and fresh.spec is not None
+            and fresh.status_valid
+            and fresh.status.active_node == node
+            and fresh.status.epoch == h.epoch
+            and fresh.generation == h.generation
+        )
+        if not same:
+            log.info(
+                kv(
+                    "hold-skipped",
+                    node=node,
+                    aliasip=h.aliasip,
+                    epoch=h.epoch,
+                    reason=f"read now: names {fresh.status.active_node or 'no node'} "
+                    f"at epoch {fresh.status.epoch}",
+                )
+            )
+            self.wake()
+            return None
+        first_add = self._added_at.get(h.key) != h.epoch
+        return replace(h, probe=not (first_add and released_before(node, fresh.status)))
 
     def _fences(self, planned: Mapping[str, int], full: bool) -> dict[str, int]:
         """The fencing tokens after a pass: the plan's, plus the ones kept for AliasIPs
@@ -651,13 +821,21 @@ class Agent:
             self._repeats[h.key] = task
         elif h.adopt:
             log.debug(kv("adopt", node=node, aliasip=h.aliasip, epoch=h.epoch))
+        self._added_at[h.key] = h.epoch
+        self._refusals.succeeded(h.key)
         interface = placements[0][0].interface if placements else None
         return Outcome(interface=interface)
 
     async def _hold_failed(self, h: Hold, exc: errors.AliasError) -> Outcome:
-        """The node cannot hold: take back what this hold has (error means holds none)."""
+        """The node cannot hold: take back what this hold has (error means holds none).
+        The refusal is remembered and retried with back-off (``refusals``); its cause is
+        logged when it starts or changes."""
         node = self.settings.node
-        log.error(
+        message = describe(exc)
+        heard = True if isinstance(exc, errors.AddressInUse) else None
+        new = self._refusals.failed(h.key, h.epoch, h.generation, message, heard, time.monotonic())
+        log.log(
+            logging.WARNING if new else logging.DEBUG,
             kv(
                 "hold-failed",
                 node=node,
@@ -665,10 +843,10 @@ class Agent:
                 epoch=h.epoch,
                 code=exc.code,
                 error=exc.message,
-            )
+                note="retrying with back-off",
+            ),
         )
         self._stop_repeats(h.key)
-        message = f"{exc.code}: {exc.message}"
         self._kernel = None  # this pass adds and deletes: the next one reads the kernel
         for held in (await self._io(self.netlink.snapshot)).owned():
             if any(matches(held, r) for r in h.requests):
@@ -686,7 +864,6 @@ class Agent:
                     )
                 except errors.AliasError as err:
                     message += f"; deleting {held.address} failed: {err.message}"
-        heard = True if isinstance(exc, errors.AddressInUse) else None
         return Outcome(error=message, heard=heard, observed_at=self.now() if heard else None)
 
     async def _announce_repeats(self, h: Hold, placements: list[Placement]) -> None:
@@ -839,12 +1016,21 @@ class Agent:
             )
 
 
-def _with_holdings(outcome: Outcome, obs: Observed, held: list[HeldAlias]) -> Outcome:
-    """``outcome`` with what the kernel holds now for ``obs``'s addresses."""
+def _with_holdings(
+    outcome: Outcome, obs: Observed, held: list[HeldAlias], serving: Mapping[Any, str]
+) -> Outcome:
+    """``outcome`` with what the kernel holds now for ``obs``'s addresses. An address held
+    for another AliasIP named here (``serving``: address -> the AliasIP it is held for; the
+    older of two conflicting objects) is that one's, not ``obs``'s: the younger object of a
+    conflict must not read as held on this node."""
     if obs.spec is None:
         return outcome
     wanted = [a.ip for a in obs.spec.addresses]
-    mine = [h for h in held if h.address.ip in wanted]
+    mine = [
+        h
+        for h in held
+        if h.address.ip in wanted and serving.get(h.address.ip, obs.name) == obs.name
+    ]
     interface = outcome.interface or (mine[0].interface if mine else None)
     return replace(
         outcome,

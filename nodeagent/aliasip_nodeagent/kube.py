@@ -124,6 +124,17 @@ class KubeApi(RestClient):
                 response.close()
             response.release_conn()
 
+    def get_aliasip(self, name: str) -> dict[str, Any] | None:
+        """One AliasIP read now (a quorum read on kube-apiserver: no resourceVersion), None
+        if it does not exist. The agent reads this way right before it adds an address, so
+        no add ever rests on a watch stream that may be late (docs/design.md, "fresh view")."""
+        try:
+            return self.request("GET", f"{ALIASIPS}/{urllib.parse.quote(name)}")
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def patch_aliasip_status(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """A JSON merge patch of the ``/status`` subresource (our own key only)."""
         path = f"{ALIASIPS}/{urllib.parse.quote(name)}/status"

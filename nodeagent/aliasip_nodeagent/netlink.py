@@ -13,6 +13,8 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+import struct
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -33,7 +35,16 @@ from aliasip_nodeagent.placement import Placement
 
 IFF_UP = 0x1
 IFF_LOOPBACK = 0x8
+IFF_LOWER_UP = 0x10000
 IFA_F_NODAD = 0x02
+# rtnetlink, for the link-event socket (linux/rtnetlink.h, linux/if_link.h).
+NETLINK_ROUTE = 0
+RTMGRP_LINK = 0x1
+RTM_NEWLINK, RTM_DELLINK = 16, 17
+IFLA_IFNAME, IFLA_CARRIER = 3, 33
+_NLMSGHDR = struct.Struct("=IHHII")
+_IFINFOMSG = struct.Struct("=BxHiII")
+_RTATTR = struct.Struct("=HH")
 
 
 class NetlinkHost:
@@ -187,3 +198,87 @@ def _interface_state(link: Any, addresses: list[HostAddress]) -> InterfaceState:
         loopback=bool(flags & IFF_LOOPBACK),
         addresses=tuple(addresses),
     )
+
+
+@dataclass(frozen=True)
+class LinkChange:
+    """One link as an RTM_NEWLINK/RTM_DELLINK notification describes it now."""
+
+    index: int
+    name: str | None
+    admin_up: bool
+    carrier: bool
+    deleted: bool = False
+
+    @property
+    def serving(self) -> bool:
+        """Whether addresses on this link can answer on the wire (up, with carrier)."""
+        return self.admin_up and self.carrier and not self.deleted
+
+
+class LinkEvents:
+    """The kernel's link notifications (rtnetlink group RTMGRP_LINK) on a plain
+    non-blocking socket, so the agent's event loop can wait for them (``fileno`` with
+    ``loop.add_reader``) without a thread of its own: carrier loss is acted on within one
+    notification, not at the next periodic pass (kube-vip #682 kept serving a VIP through
+    carrier loss). The socket belongs to the namespace it was opened in."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self._sock.bind((0, RTMGRP_LINK))
+        self._sock.setblocking(False)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def read(self) -> list[LinkChange]:
+        """Every notification waiting now; [] when none (never blocks). An overrun
+        (ENOBUFS: notifications were lost) is reported as a change of every link (index
+        0, name None), which tells the caller to re-read the kernel."""
+        changes: list[LinkChange] = []
+        while True:
+            try:
+                data = self._sock.recv(1 << 16)
+            except BlockingIOError:
+                return changes
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:
+                    changes.append(LinkChange(0, None, False, False))
+                    continue
+                raise
+            changes.extend(parse_link_messages(data))
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def parse_link_messages(data: bytes) -> list[LinkChange]:
+    """The link notifications in one netlink datagram (other message types skipped)."""
+    found: list[LinkChange] = []
+    offset = 0
+    while offset + _NLMSGHDR.size <= len(data):
+        length, kind, _flags, _seq, _pid = _NLMSGHDR.unpack_from(data, offset)
+        if length < _NLMSGHDR.size:
+            break
+        body = offset + _NLMSGHDR.size
+        if kind in (RTM_NEWLINK, RTM_DELLINK) and body + _IFINFOMSG.size <= offset + length:
+            _family, _type, index, flags, _change = _IFINFOMSG.unpack_from(data, body)
+            name: str | None = None
+            carrier = bool(flags & IFF_LOWER_UP)
+            attr = body + _IFINFOMSG.size
+            while attr + _RTATTR.size <= offset + length:
+                alen, atype = _RTATTR.unpack_from(data, attr)
+                if alen < _RTATTR.size:
+                    break
+                value = data[attr + _RTATTR.size : attr + alen]
+                if atype == IFLA_IFNAME:
+                    name = value.rstrip(b"\0").decode(errors="replace")
+                elif atype == IFLA_CARRIER and value:
+                    carrier = carrier and bool(value[0])
+                attr += (alen + 3) & ~3
+            found.append(
+                LinkChange(index, name, bool(flags & IFF_UP), carrier, kind == RTM_DELLINK)
+            )
+        offset += (length + 3) & ~3
+    return found

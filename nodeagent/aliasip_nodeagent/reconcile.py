@@ -62,6 +62,7 @@ class Observed:
     problem: str | None = None
     resource_version: str | None = None
     status_valid: bool = True
+    generation: int | None = None
 
     def view_of(self, node: str) -> NodeView | None:
         return self.status.nodes.get(node)
@@ -73,6 +74,7 @@ def observe(obj: Mapping[str, Any]) -> Observed:
     name = str(metadata.get("name", ""))
     key = str(metadata.get("uid") or name)
     rv = metadata.get("resourceVersion")
+    generation = metadata.get("generation")
     problems: list[str] = []
     spec: AliasIPSpec | None = None
     try:
@@ -97,6 +99,7 @@ def observe(obj: Mapping[str, Any]) -> Observed:
         problem="; ".join(problems) or None,
         resource_version=str(rv) if rv is not None else None,
         status_valid=status_valid,
+        generation=generation if isinstance(generation, int) else None,
     )
 
 
@@ -117,6 +120,7 @@ class Hold:
     announce_interval_s: float
     adopt: bool
     probe: bool = True
+    generation: int | None = None
 
 
 @dataclass(frozen=True)
@@ -229,6 +233,7 @@ def plan(
                 announce_interval_s=obs.spec.announce.interval_s,
                 adopt=all(h is not None for h in have),
                 probe=not released_before(node, obs.status),
+                generation=obs.generation,
             )
         )
 

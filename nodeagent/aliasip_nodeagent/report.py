@@ -79,7 +79,15 @@ def view_for(
         if outcome.holds_any:
             return NodeView(NodeState.HOLDING, outcome.error, epoch, outcome.interface, now)
         message = outcome.error or obs.problem or "the addresses are not held"
-        return NodeView(NodeState.ERROR, message, epoch, outcome.interface, now)
+        return NodeView(
+            NodeState.ERROR,
+            message,
+            epoch,
+            outcome.interface,
+            now,
+            outcome.heard,
+            outcome.observed_at if outcome.heard is not None else None,
+        )
     listed = obs.spec is not None and node in obs.spec.nodes
     if not (listed or previous is not None or outcome.released or outcome.holds_any):
         return None
@@ -88,6 +96,10 @@ def view_for(
         return NodeView(NodeState.HOLDING, message, epoch, outcome.interface, now)
     was_holder = previous is not None and previous.state in (NodeState.HOLDING, NodeState.RELEASED)
     state = NodeState.RELEASED if outcome.released or was_holder else NodeState.STANDBY
+    if outcome.error is not None:
+        # A refusal this node would repeat if named (``refusals.precheck``): it stays an
+        # error while its cause lasts, so the operator never names it in vain.
+        state = NodeState.ERROR
     heard, observed = outcome.heard, outcome.observed_at
     if heard is None and previous is not None:
         heard, observed = previous.holder_heard, previous.observed_at

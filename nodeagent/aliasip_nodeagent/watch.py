@@ -31,11 +31,18 @@ def watched_holder(node: str, obs: Observed) -> str | None:
 
     ``node`` must be a candidate this agent knows of (listed in ``spec.nodes``, or already
     reporting a view, exactly the AliasIPs ``report.view_for`` reports for) and the status,
-    which must parse, must name another node.
+    which must parse, must name another node, or name none while a move waits for another
+    node to let go (``lastTransition.from`` of an unfinished move): a *releasing* node is
+    watched like a holder, so that if it dies before it reports ``released`` its silence
+    can be proven and the move completes (docs/design.md, "A releasing node is watched").
     """
     if obs.spec is None or not obs.status_valid:
         return None
     active = obs.status.active_node
+    if active is None:
+        moving = obs.status.last_transition
+        if moving is not None and moving.finished_at is None:
+            active = moving.from_node
     if active is None or active == node:
         return None
     if node not in obs.spec.nodes and obs.view_of(node) is None:

@@ -7,6 +7,7 @@ with iproute2, the wire from the client namespace (the 10 ms prober: which MAC a
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -113,19 +114,27 @@ def test_cut_off_from_the_api_the_holder_keeps_serving(lab: Cluster) -> None:
     assert "event=release" not in lab.log("node1")
 
 
+def _switch_port(lab: Cluster, node: str, forwarding: bool) -> None:
+    """Stop (or resume) the switch forwarding ``node``'s frames without dropping its
+    carrier: a LAN partition the node's kernel cannot see (a dead uplink, a VLAN error)."""
+    state = "3" if forwarding else "0"  # STP port states: 3 forwarding, 0 disabled
+    argv = ["bridge", "-n", lab.lan.switch_ns, "link", "set", "dev", f"p-{node}", "state", state]
+    subprocess.run(argv, check=True, capture_output=True, timeout=10)
+
+
 def test_cut_off_holder_deletes_an_alias_another_node_answers_for(lab: Cluster) -> None:
-    """Cut off from the API and, for a while, from the LAN: the operator moved the alias.
-    Back on the LAN (the API still unreachable), the old holder hears the new one on the
-    wire and deletes its copy at once."""
+    """Cut off from the API and, for a while, from the LAN *with its carrier up* (so the
+    link events cannot tell): the operator moved the alias. Back on the LAN (the API still
+    unreachable), the old holder hears the new one on the wire and deletes its copy."""
     node1 = lab.lan.node("node1")
     _held_by_node1(lab)
     lab.lan.set_management_link(node1, False)
     eventually(lambda: "event=api-lost" in lab.log("node1"), timeout=6)
-    lab.lan.set_link(node1, False)
+    _switch_port(lab, "node1", forwarding=False)
     lab.set_active("node2", 2)  # what the operator does once node1 is silent
     lab.wait_view("node2", "holding", 2)
     assert lab.holds("node1")  # unreachable; its copy answers nobody
-    lab.lan.set_link(node1, True)
+    _switch_port(lab, "node1", forwarding=True)
     lab.wait_holds("node1", False, timeout=5)
     assert "answers for it while this node is cut off from the API" in lab.log("node1")
     assert lab.holds("node2")
@@ -133,6 +142,33 @@ def test_cut_off_holder_deletes_an_alias_another_node_answers_for(lab: Cluster) 
     eventually(lambda: lab.view("node1").get("epoch") == 2, timeout=10)
     assert lab.view("node1")["state"] in ("standby", "released"), lab.view("node1")
     assert not lab.holds("node1") and lab.holds("node2")
+
+
+def test_carrier_loss_deletes_at_once_even_cut_off_and_nothing_returns_unprobed(
+    lab: Cluster,
+) -> None:
+    """Issue 10, failure 2: node1 holds, is cut off from the API, then loses its cable;
+    the operator moves the alias to node2. Cut off, node1 runs no reconcile pass, so only
+    the link event can delete its copy: it must be gone before the cable returns, and
+    after the cable and the API return node1 adds nothing (node2 holds at a newer epoch)."""
+    node1 = lab.lan.node("node1")
+    _held_by_node1(lab)
+    lab.lan.set_management_link(node1, False)
+    eventually(lambda: "event=api-lost" in lab.log("node1"), timeout=6)
+    lab.lan.set_link(node1, False)
+    lab.wait_holds("node1", False, timeout=3)
+    assert 'reason="carrier lost"' in lab.log("node1") and "fenced=True" in lab.log("node1")
+    lab.set_active("node2", 2)
+    lab.wait_view("node2", "holding", 2)
+    lab.lan.set_link(node1, True)
+    time.sleep(1.5)  # link-up wakes a pass (none while cut off), guard passes run
+    assert not lab.holds("node1")
+    lab.lan.set_management_link(node1, True)
+    eventually(lambda: lab.view("node1").get("epoch") == 2, timeout=10)
+    assert lab.view("node1")["state"] in ("standby", "released"), lab.view("node1")
+    assert not lab.holds("node1") and lab.holds("node2")
+    after_start = lab.log("node1").split("event=start")[-1]
+    assert after_start.count("event=hold ") == 1  # the first hold only, at epoch 1
 
 
 def test_link_loss_is_reported_as_an_error(lab: Cluster) -> None:
