@@ -338,6 +338,7 @@ class Agent:
             task.add_done_callback(self._link_tasks.discard)
         if back:
             log.info(kv("link-up", node=self.settings.node, note="a full pass, probing first"))
+            self._refusals.forget()  # their cause may be gone: try again now, not in 30 s
             self.wake(full=True)
 
     async def _carrier_lost(self, interfaces: set[str | None]) -> None:
@@ -660,6 +661,7 @@ class Agent:
                 outcome = replace(outcome, released=outcome.released or deleted)
             if r.aliasip is not None:
                 outcomes[r.aliasip] = outcome
+        unconfirmed: set[str] = set()
         for h in p.holds:
             if h.adopt:
                 if full:
@@ -670,7 +672,9 @@ class Agent:
                 outcomes[h.aliasip] = Outcome(error=standing.message, heard=standing.heard)
                 continue
             confirmed = await self._confirm_fresh(h)
-            if confirmed is not None:
+            if confirmed is None:
+                unconfirmed.add(h.aliasip)  # nothing to report on a view proven stale
+            else:
                 outcomes[h.aliasip] = await self._hold(confirmed)
         holding = {h.key for h in p.holds}
         self._announced = {k: t for k, t in self._announced.items() if k in holding}
@@ -689,6 +693,7 @@ class Agent:
         else:
             held = held_now
         serving = {r.ip: h.aliasip for h in p.holds for r in h.requests}
+        observed = [o for o in observed if o.name not in unconfirmed]
         for obs in observed:
             base = outcomes.get(obs.name, Outcome())
             outcomes[obs.name] = _with_holdings(base, obs, held, serving)

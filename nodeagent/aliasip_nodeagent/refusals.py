@@ -16,8 +16,8 @@ rules (docs/design.md, "Refusals are stable"):
 - **The holder retries with back-off.** A named node whose hold failed does not retry on
   every pass (that was an ERROR line per second per agent): it retries after 1, 2, 4 ...
   ``MAX_BACKOFF_S`` seconds, at once when the epoch or the spec's generation changes, and
-  its report between retries repeats the standing refusal. A cause is logged when it
-  starts or changes, not at every retry.
+  its report between retries repeats the standing refusal; a link coming back ends every
+  back-off. A cause is logged when it starts or changes, not at every retry.
 """
 
 from __future__ import annotations
@@ -95,6 +95,11 @@ class Refusals:
 
     def succeeded(self, key: str) -> None:
         self._by_key.pop(key, None)
+
+    def forget(self) -> None:
+        """Forget every refusal: the node changed (a link came back), so each hold is
+        tried again on the next pass instead of at the end of its back-off."""
+        self._by_key.clear()
 
     def keep_only(self, keys: Iterable[str]) -> None:
         """Forget the refusals of AliasIPs no longer named here."""
