@@ -1,6 +1,6 @@
 """The typed AliasIP status: what the operator and the agents write, read back.
 
-Ownership (design.md, "The contract between operator and agent"): the operator writes
+Ownership (docs/design.md, "The contract between operator and agent"): the operator writes
 ``activeNode``, ``phase``, ``epoch``, ``conditions`` and ``lastTransition``; each agent
 writes only its own key of ``nodes``, with a merge patch (``node_view_patch``), so writers
 never overwrite each other. ``AliasIPStatus.to_dict(nodes=False)`` is the operator's side.
@@ -78,7 +78,7 @@ class ForeignClaim:
 class NodeView:
     """One node's own view, written by that node's agent.
 
-    ``holder_heard`` and ``observed_at`` are a standby's probe on the wire (design.md,
+    ``holder_heard`` and ``observed_at`` are a standby's probe on the wire (docs/design.md,
     "Unplanned failover"): whether some node answered for the addresses when this node
     last probed, and when. They tell the operator an agent that died on a node that still
     answers (not a failover: Degraded) from a node that is gone (fail over). ``observed_at``

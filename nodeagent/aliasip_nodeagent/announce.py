@@ -117,7 +117,7 @@ def conflicting_mac(frame: Packet, ip: IPAddress, own_mac: str) -> str | None:
     DAD solicitation from ::) is deliberately not a conflict, unlike RFC 5227's
     simultaneous-probe rule: in aliasip the operator serialises assignments, so a prober
     is never a holder; it is a standby checking whether the holder still answers
-    (design.md, "Unplanned failover"). Taking that as a conflict would make a node that
+    (docs/design.md, "Unplanned failover"). Taking that as a conflict would make a node that
     takes over at the same moment refuse the address it was assigned.
     """
     if frame.haslayer(Ether) and frame[Ether].src.lower() == own_mac.lower():

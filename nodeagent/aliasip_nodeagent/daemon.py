@@ -5,7 +5,7 @@ Tasks, one concern each:
 - **lease**: renews the Lease ``aliasip-agent-<node>`` every ``renew_interval_s`` (at most
   once a second: the API-write budget), ``leaseDurationSeconds`` = ``lease_duration_s``;
 - **cut off**: if no renewal succeeded for ``lease_duration_s - fence_margin_s``, the agent
-  is cut off from the API. It keeps what it holds (design.md: "a holder cut off from the
+  is cut off from the API. It keeps what it holds (docs/design.md: "a holder cut off from the
   API but not from the LAN keeps serving"; standbys hear it, so the operator does not
   move it, and an API restart never takes the aliases down) but acts on nothing new, since
   its view of the API is stale. Every resync it probes the wire for each alias it holds:
@@ -196,7 +196,7 @@ class Agent:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            # Deliberately no release: a stopped agent is not a failover (design.md).
+            # Deliberately no release: a stopped agent is not a failover (docs/design.md).
             log.info(kv("stop", node=self.settings.node, note="aliases kept for the next agent"))
 
     async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

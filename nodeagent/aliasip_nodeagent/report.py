@@ -1,6 +1,6 @@
 """Pure decisions about what an agent reports under ``status.nodes.<node>``, and when.
 
-The operator reads these views (design.md, "The contract between operator and agent"):
+The operator reads these views (docs/design.md, "The contract between operator and agent"):
 
 - ``holding`` at epoch E: this node holds every address of the AliasIP for epoch E; also
   while it still holds any of them after a failed delete (``message`` says why), because

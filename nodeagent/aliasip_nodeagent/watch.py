@@ -2,7 +2,7 @@
 
 The operator fails over from a holder whose agent Lease expired only with evidence that
 the holder is silent on the wire: a live standby's ``holderHeard`` with an ``observedAt``
-at or after that expiry (design.md, "Unplanned failover"). If a standby still hears the
+at or after that expiry (docs/design.md, "Unplanned failover"). If a standby still hears the
 addresses answered, the agent alone died and nothing moves ("What is not a failover").
 
 So on each full pass a standby (listed in ``spec.nodes``, or already reporting a view) of

@@ -4,7 +4,7 @@
 status, the Events to emit and whether the switchover annotation was served. It changes
 nothing itself; running it again on its own result with the same observations converges
 in a step or two and then changes (and emits) nothing, so the kopf glue may run it on any
-event or timer, after a crash or a missed event (level-triggered, design.md).
+event or timer, after a crash or a missed event (level-triggered, docs/design.md).
 
 Invariants (tests/operator/test_properties.py checks them over random histories):
 
@@ -15,7 +15,7 @@ Invariants (tests/operator/test_properties.py checks them over random histories)
   otherwise, so it never decreases;
 - a node is only ever chosen while its agent Lease is valid, its Node Ready and not
   cordoned, and its agent reports no error;
-- a planned move releases before it assigns (design.md, "Switching, step by step"): step
+- a planned move releases before it assigns (docs/design.md, "Switching, step by step"): step
   1 sets ``activeNode`` to None (epoch+1), step 2 names the new node (epoch+1) once the
   old one reported ``released`` at the step-1 epoch or later.
 

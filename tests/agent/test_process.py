@@ -97,7 +97,7 @@ def test_restart_adopts_without_a_blip_and_sigterm_keeps(lab: Cluster) -> None:
 
 
 def test_cut_off_from_the_api_the_holder_keeps_serving(lab: Cluster) -> None:
-    """design.md: a holder cut off from the API but not from the LAN keeps serving."""
+    """docs/design.md: a holder cut off from the API but not from the LAN keeps serving."""
     node1 = lab.lan.node("node1")
     _held_by_node1(lab)
     prober = lab.start_prober(7.0)

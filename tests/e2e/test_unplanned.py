@@ -49,7 +49,7 @@ def test_link_down_on_the_holder_fails_over(lab: E2ELab) -> None:
 
 
 def test_partition_from_the_api_the_holder_keeps_serving(lab: E2ELab) -> None:
-    """Cut from the API only, node1 keeps its alias (design.md): its Lease lapses, the
+    """Cut from the API only, node1 keeps its alias (docs/design.md): its Lease lapses, the
     standbys probe the wire and still hear it, so the AliasIP is Degraded, not moved. After
     the heal it is Active again on node1, at the same epoch, and the client saw no gap."""
     _active_on_node1(lab)
