@@ -49,7 +49,11 @@ The rules, in the order they apply (each one is a branch below):
    planned move, or refused; with failback Auto, a more preferred eligible candidate
    gets the addresses back by a planned move. Failback Manual stays where it is.
 6. No holder, and the previous one has not provably let go: wait (Switching; Degraded if
-   its agent is gone but it cannot be proven silent).
+   its agent is gone but it cannot be proven silent). A releasing node is watched like a
+   holder (rule 2): once its agent Lease expired and it is provably silent (Node not
+   Ready or gone, or a live standby probed at or after the expiry and heard nobody, and
+   none heard it), rule 7 completes the move, as a ``Failover``: it never released, and
+   the outage spans the time without a holder (``startedAt`` stays the move's start).
 7. No holder, nobody holds: assign the move's target if still eligible, else the best
    eligible candidate (the requested one for a switchover request), epoch+1, Switching;
    but wait while a live agent still reports holding from an older epoch. Nobody
@@ -414,6 +418,13 @@ class _Planner:
         reason = PLACEMENT
         if continuing is not None and (pinned is not None or continuing.reason == FAILOVER):
             reason = continuing.reason or SWITCHING
+        # The node asked to release never said it did: it was proven silent instead (its
+        # agent lost its Lease, and its Node is gone or a fresh probe heard nobody). The
+        # move completes, but as a failover: nothing was handed over in order, and the
+        # outage spans the whole time without a holder (from the move's start).
+        lost = releasing is not None and not health.released(releasing)
+        if lost and continuing is not None:
+            reason = FAILOVER
         request = _Request()
         target = pinned if pinned is not None and health.eligible(pinned) else None
         if target is None and releasing is None:
@@ -442,8 +453,19 @@ class _Planner:
         started = continuing.started_at if continuing is not None else None
         transition = LastTransition(releasing, target, reason, started_at=started or self.now)
         message = f"{target} takes the addresses at epoch {self.next_epoch}"
+        if lost and releasing is not None:
+            message = f"{self._lost_release(releasing)}: {message}"
         ready = _Ready(ConditionStatus.FALSE, reason, message)
         return _Plan(target, Phase.SWITCHING, ready, transition, request)
+
+    def _lost_release(self, releasing: str) -> str:
+        """Why a move goes on without ``releasing``'s release (it is provably silent)."""
+        health = self.health
+        expiry = health.lease_expiry(releasing)
+        lost = f"{releasing} was asked to release the addresses, but its agent lost its Lease"
+        if expiry is not None:
+            lost += f" at {kubetime.format_time(expiry)}"
+        return f"{lost} and {health.silence(releasing).why}"
 
     def _wait_for_release(self, releasing: str) -> _Plan:
         """Rule 6: the previous holder has not provably let go yet."""
@@ -567,6 +589,8 @@ def _compose(planner: _Planner, plan: _Plan, generation: int | None) -> Decision
     )
     if superseded and in_flight is not None:
         message = f"switchover to {in_flight.to_node} did not complete: {plan.ready.message}"
+        if plan.transition is not None and plan.transition.to_node == in_flight.to_node:
+            message = f"switchover to {in_flight.to_node} became a failover: {plan.ready.message}"
         request = _Request(True, Event(EventType.WARNING, SWITCHOVER_FAILED, message))
     events: list[Event] = []
     old = find_condition(current.conditions, READY)
