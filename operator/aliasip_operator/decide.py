@@ -40,6 +40,11 @@ The rules, in the order they apply (each one is a branch below):
    (Unavailable) when its error says its own probe heard another node answer (it
    refused to add, ``holderHeard``): every standby's probe would hear the same answer,
    so moving would only churn; the move completes once that node lets go.
+   When every candidate refuses for the same reason (each one fit but for its agent's
+   error, whose message starts with the same refusal code: ``NoCoveringInterface``,
+   ``PrefixMismatch``, ``UnknownInterface``, ``InterfaceDown``, ``AddressInUse``, ...),
+   the Ready reason is that code and the message lists each node's error (a Warning
+   Event, once): the refusal would follow the addresses anywhere, so they stay.
 4. The holder has not yet reported ``holding`` at the current epoch: Switching, wait.
 5. The holder holds: phase Active, and an unfinished ``lastTransition`` is finished (with
    ``outageMs`` for a planned move, from the old holder's ``released`` report to the new
@@ -57,7 +62,8 @@ The rules, in the order they apply (each one is a branch below):
 7. No holder, nobody holds: assign the move's target if still eligible, else the best
    eligible candidate (the requested one for a switchover request), epoch+1, Switching;
    but wait while a live agent still reports holding from an older epoch. Nobody
-   eligible: Pending if the AliasIP never had a holder, else Unavailable.
+   eligible: Pending if the AliasIP never had a holder, else Unavailable (reason
+   ``NoEligibleNode``, or the refusal code every candidate agrees on, as in rule 3).
 
 Switchover requests (the ``aliasip.io/switchover-to`` annotation): served only while
 Active, i.e. the request becomes a move in rule 5 (or picks the target in rules 3 and 7),
@@ -83,7 +89,7 @@ otherwise.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from aliasip_api import kubetime
@@ -113,6 +119,9 @@ SWITCHOVER_COMPLETE = "SwitchoverComplete"
 SWITCHOVER_REFUSED = "SwitchoverRefused"
 SWITCHOVER_FAILED = "SwitchoverFailed"
 ALREADY_ACTIVE = "AlreadyActive"
+
+MESSAGE_MAX = 32768
+"""A condition message's maxLength in the CRD (one error per candidate may exceed it)."""
 
 _WARNING_PHASES = frozenset({Phase.DEGRADED, Phase.UNAVAILABLE, Phase.INVALID, Phase.CONFLICT})
 _WARNING_REASONS = frozenset({FAILOVER, HOLDER_ERROR, NO_ELIGIBLE_NODE})
@@ -168,6 +177,7 @@ class _Ready:
     status: ConditionStatus
     reason: str
     message: str
+    warning: bool = False  # a Warning Event whatever the phase (a refusal's own reason)
 
 
 @dataclass(frozen=True)
@@ -299,12 +309,13 @@ class _Planner:
         """Rule 3: a live holder that should not serve hands over in order, if it can."""
         health = self.health
         view = health.view(holder)
+        refused = self._refused() if trouble.reason == HOLDER_ERROR else None
         if trouble.reason == HOLDER_ERROR and view is not None and view.holder_heard:
             message = (
                 f"{holder} {trouble.why}; it heard another node answer for the addresses, "
                 "and so would any standby: waiting for that node to let go"
             )
-            ready = _Ready(ConditionStatus.FALSE, HOLDER_ERROR, message)
+            ready = refused or _Ready(ConditionStatus.FALSE, HOLDER_ERROR, message)
             transition = self.status.last_transition
             return _Plan(holder, Phase.UNAVAILABLE, ready, transition, self._pending())
         target, request = self._requested(exclude={holder})
@@ -322,7 +333,7 @@ class _Planner:
         else:
             phase = Phase.DEGRADED
             status = ConditionStatus.TRUE if health.holds(holder) else ConditionStatus.FALSE
-        ready = _Ready(status, trouble.reason, message)
+        ready = refused or _Ready(status, trouble.reason, message)
         request = request if request.consume else self._pending()
         return _Plan(holder, phase, ready, self.status.last_transition, request)
 
@@ -442,7 +453,7 @@ class _Planner:
         if target is None:
             phase = Phase.PENDING if self.status.epoch == 0 else Phase.UNAVAILABLE
             message = f"no candidate can take the addresses: {health.why_none()}"
-            ready = _Ready(ConditionStatus.FALSE, NO_ELIGIBLE_NODE, message)
+            ready = self._refused() or _Ready(ConditionStatus.FALSE, NO_ELIGIBLE_NODE, message)
             request = request if request.consume else self._pending()
             return _Plan(None, phase, ready, self.status.last_transition, request)
         laggards = health.laggards(target)
@@ -494,6 +505,15 @@ class _Planner:
         )
         ready = _Ready(ConditionStatus.UNKNOWN, AGENT_LOST, message)
         return _Plan(None, Phase.DEGRADED, ready, transition, self._pending())
+
+    def _refused(self) -> _Ready | None:
+        """Ready=False naming the refusal every candidate repeats (its code as the reason,
+        each node's error in the message), or None if they do not all agree."""
+        code = self.health.refusal()
+        if code is None:
+            return None
+        message = f"every candidate refuses the addresses ({code}): {self.health.why_none()}"
+        return _Ready(ConditionStatus.FALSE, code, message, warning=True)
 
     # -- switchover requests ------------------------------------------------------------
 
@@ -559,6 +579,8 @@ class _Planner:
 
 def _compose(planner: _Planner, plan: _Plan, generation: int | None) -> Decision:
     """Derive the epoch, the Ready condition and the Events from ``plan``."""
+    if len(plan.ready.message) > MESSAGE_MAX:
+        plan = replace(plan, ready=replace(plan.ready, message=plan.ready.message[:MESSAGE_MAX]))
     current = planner.status
     now = planner.now
     epoch = current.epoch + 1 if plan.active != current.active_node else current.epoch
@@ -598,7 +620,11 @@ def _compose(planner: _Planner, plan: _Plan, generation: int | None) -> Decision
     after = (plan.phase, plan.active, epoch, plan.ready.reason)
     message_changed = old is None or old.message != plan.ready.message
     if before != after or (plan.phase in (Phase.INVALID, Phase.CONFLICT) and message_changed):
-        warning = plan.phase in _WARNING_PHASES or plan.ready.reason in _WARNING_REASONS
+        warning = (
+            plan.phase in _WARNING_PHASES
+            or plan.ready.reason in _WARNING_REASONS
+            or plan.ready.warning
+        )
         kind = EventType.WARNING if warning else EventType.NORMAL
         events.append(Event(kind, plan.ready.reason, plan.ready.message))
     if request.event is not None:

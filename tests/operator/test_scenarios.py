@@ -84,6 +84,21 @@ def host(name: str, **truth: bool) -> Action:
     return run
 
 
+def refuse(code: str | None, *names: str) -> Action:
+    """The named agents cannot carry the addresses (``code``), or can again (None)."""
+
+    def run(world: World) -> None:
+        for name in names:
+            world.hosts[name].refusal = code
+
+    return run
+
+
+def foreign(mac: str | None) -> Action:
+    """A host that is not ours starts (``mac``) or stops (None) answering."""
+    return lambda world: world.set_foreign(mac)
+
+
 def annotate(value: str | None) -> Action:
     def run(world: World) -> None:
         world.annotation = value
@@ -620,6 +635,86 @@ SCENARIOS: list[tuple[Callable[[], World], list[Step], str]] = [
         ],
         "cordon-drain-whose-node-dies-mid-release-completes",
     ),
+    # Failure 3 of issue 10: a refusal every node would repeat. The agents report it as
+    # an error, named or not, for the whole generation.
+    (
+        fresh("a", "b", "c"),
+        [
+            step(refuse("NoCoveringInterface", "a", "b", "c"), expect=("a", S, 1)),
+            step(act("a", "b", "c"), expect=("a", U, 1), events=("NoCoveringInterface",)),
+            step(tick(1), act("a", "b", "c"), expect=("a", U, 1), events=()),
+            step(tick(30), act("a", "b", "c"), expect=("a", U, 1), events=()),
+            # The cause goes away (the spec or the nodes fixed): a takes the addresses.
+            step(refuse(None, "a", "b", "c"), act("a", "b", "c"), expect=("a", A, 1)),
+        ],
+        "refusal-every-candidate-repeats-stays-unavailable-naming-the-cause",
+    ),
+    (
+        fresh("a", "b", "c"),
+        [
+            # The agents' pre-checks are slower than the operator: each node refuses once
+            # it is named, and the AliasIP stops at the last one (never hops back).
+            step(refuse("PrefixMismatch", "a", "b", "c"), expect=("a", S, 1)),
+            step(act("a"), expect=(None, S, 2), events=("HolderError",)),
+            step(act("a"), expect=("b", S, 3)),
+            step(act("b"), expect=(None, S, 4), events=("HolderError",)),
+            step(act("b"), expect=("c", S, 5)),
+            step(act("c"), expect=("c", U, 5), events=("PrefixMismatch",)),
+            step(tick(1), act("a", "b", "c"), expect=("c", U, 5), events=()),
+            step(tick(1), act("a", "b", "c"), expect=("c", U, 5), events=()),
+        ],
+        "refusal-found-node-by-node-stops-at-the-last-one",
+    ),
+    (
+        fresh("a", "b", "c"),
+        [
+            step(
+                refuse("UnknownInterface", "a", "b", "c"), act("a", "b", "c"), expect=(None, P, 0)
+            ),
+            step(tick(1), act("a", "b", "c"), expect=(None, P, 0), events=()),
+        ],
+        "refusal-before-placement-is-pending-naming-the-cause",
+    ),
+    (
+        fresh("a", "b"),
+        [
+            step(
+                refuse("NoCoveringInterface", "a"),
+                refuse("PrefixMismatch", "b"),
+                act("a", "b"),
+                expect=(None, P, 0),
+                events=("NoEligibleNode",),
+            ),
+            step(tick(1), act("a", "b"), expect=(None, P, 0), events=()),
+        ],
+        "refusals-that-differ-are-no-eligible-node",
+    ),
+    (
+        fresh("a", "b", "c"),
+        [
+            # A host that is not ours answers for the address before placement.
+            step(foreign("02:00:00:00:00:99"), expect=("a", S, 1), events=("Placement",)),
+            step(act("a", "b", "c"), expect=("a", U, 1), events=("AddressInUse",)),
+            step(tick(1), act("a", "b", "c"), expect=("a", U, 1), events=()),
+            step(foreign(None), act("b", "c"), act("a"), expect=("a", A, 1), events=("Held",)),
+        ],
+        "foreign-host-answering-before-placement-no-hopping",
+    ),
+    (
+        active_on_a(),
+        [
+            step(
+                host("a", link=False),
+                host("b", link=False),
+                host("c", link=False),
+                act("a", "b", "c"),
+                expect=("a", U, 1),
+                events=("InterfaceDown",),
+            ),
+            step(tick(1), act("a", "b", "c"), expect=("a", U, 1), events=()),
+        ],
+        "every-link-down-is-unavailable-interface-down",
+    ),
     (
         fresh("a", "b", "c"),
         [
@@ -655,6 +750,15 @@ def test_scenario(build: Callable[[], World], steps: list[Step]) -> None:
 
 
 WARNING_REASONS = {"Failover", "HolderError", "NoEligibleNode"}
+# The agents' refusal codes (nodeagent/aliasip_nodeagent/errors.py) the scenarios use:
+# every candidate refusing is a Warning, whatever the phase (also Pending).
+REFUSAL_REASONS = {
+    "NoCoveringInterface",
+    "PrefixMismatch",
+    "UnknownInterface",
+    "InterfaceDown",
+    "AddressInUse",
+}
 WARNING_PHASES = {Phase.DEGRADED, Phase.UNAVAILABLE, Phase.INVALID, Phase.CONFLICT}
 REQUEST_EVENTS = {
     "SwitchoverComplete": EventType.NORMAL,
@@ -677,10 +781,15 @@ def test_event_types_across_all_scenarios() -> None:
                 if event.reason in REQUEST_EVENTS:
                     assert event.type is REQUEST_EVENTS[event.reason]
                     continue
-                warning = phase in WARNING_PHASES or event.reason in WARNING_REASONS
+                warning = (
+                    phase in WARNING_PHASES
+                    or event.reason in WARNING_REASONS
+                    or event.reason in REFUSAL_REASONS
+                )
                 expected = EventType.WARNING if warning else EventType.NORMAL
                 assert event.type is expected, (event, phase)
     assert set(REQUEST_EVENTS) <= seen
+    assert seen >= REFUSAL_REASONS
 
 
 def test_a_release_wait_rechecks_at_the_releasing_nodes_lease_expiry() -> None:
