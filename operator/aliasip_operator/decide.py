@@ -79,11 +79,17 @@ Otherwise it waits. (An empty request seen again that way cannot be told from a 
 it starts a move, whose status write the glue then drops with a 409, as for any decision
 made on a stale object.)
 
+Foreign claims: the ``ForeignClaim`` condition is True (reason ``ForeignClaim``, the
+message naming MAC, address, time and whether the holder defended it) while the holder's
+own report carries ``foreignClaim``, else False (``NoForeignClaim``); Ready and the
+placement are not affected (the holder still holds and defends the address).
+
 Events are emitted when the phase, the holder, the epoch or the Ready reason changes (and
-when an Invalid or Conflict message changes), plus one per consumed request: never for a
-decision that changes nothing. Warning for Degraded, Unavailable, Invalid, Conflict, no
-eligible node (like kube-scheduler's FailedScheduling), failovers and holder errors; Normal
-otherwise.
+when an Invalid or Conflict message changes), plus one per consumed request, plus one
+Warning ``ForeignClaim`` per new claim (the condition turns True, or names another MAC or
+address): never for a decision that changes nothing. Warning for Degraded, Unavailable,
+Invalid, Conflict, no eligible node (like kube-scheduler's FailedScheduling), failovers,
+holder errors, refusals and foreign claims; Normal otherwise.
 """
 
 from __future__ import annotations
@@ -103,7 +109,13 @@ from aliasip_operator.health import HOLDER_ERROR, Health, Silence, Trouble
 from aliasip_operator.observations import Observations, SwitchoverRequest
 
 READY = "Ready"
-"""The one condition type: True while the active node reports holding the addresses."""
+"""True while the active node reports holding the addresses."""
+
+FOREIGN_CLAIM = "ForeignClaim"
+"""True while the holder reports another MAC claiming one of its addresses (RFC 5227
+section 2.4); its reason is ``ForeignClaim`` then, ``NoForeignClaim`` otherwise. Ready is
+not affected: the holder still holds (and defends) the addresses."""
+NO_FOREIGN_CLAIM = "NoForeignClaim"
 
 # Reasons, shared by the Ready condition, Events and lastTransition (CamelCase).
 PLACEMENT = "Placement"
@@ -593,6 +605,16 @@ def _compose(planner: _Planner, plan: _Plan, generation: int | None) -> Decision
         observed_generation=generation,
         now=now,
     )
+    claim = _foreign_claim(current)
+    conditions = set_condition(
+        conditions,
+        FOREIGN_CLAIM,
+        claim.status,
+        claim.reason,
+        claim.message,
+        observed_generation=generation,
+        now=now,
+    )
     status = AliasIPStatus(
         active_node=plan.active,
         phase=plan.phase,
@@ -629,6 +651,8 @@ def _compose(planner: _Planner, plan: _Plan, generation: int | None) -> Decision
         events.append(Event(kind, plan.ready.reason, plan.ready.message))
     if request.event is not None:
         events.append(request.event)
+    if claim.warning is not None and _new_claim(current, claim.warning):
+        events.append(Event(EventType.WARNING, FOREIGN_CLAIM, claim.message))
     health = planner.health
     involved = {n for n in (current.active_node, plan.active, planner.releasing) if n}
     return Decision(
@@ -637,3 +661,51 @@ def _compose(planner: _Planner, plan: _Plan, generation: int | None) -> Decision
         remove_switchover=request.consume and planner.request is not None,
         recheck_at=health.recheck_at(involved),
     )
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """The ForeignClaim condition, and the claim's identity (``warning``: the part of the
+    message that names MAC and address) while there is one."""
+
+    status: ConditionStatus
+    reason: str
+    message: str
+    warning: str | None = None
+
+
+_NO_CLAIM = _Claim(
+    ConditionStatus.FALSE,
+    NO_FOREIGN_CLAIM,
+    "no foreign claim: the holder reports no other MAC claiming its addresses",
+)
+
+
+def _foreign_claim(current: AliasIPStatus) -> _Claim:
+    """The ForeignClaim condition from the holder's own report (its agent listens for
+    ARP and NDP frames from other MACs claiming a held address, and defends it at most
+    once per 10 s, RFC 5227 section 2.4 (b)). Only the holder's view counts: another
+    node's report of a claim is stale (it held before) or not its to make."""
+    holder = current.active_node
+    view = current.nodes.get(holder) if holder is not None else None
+    found = view.foreign_claim if view is not None else None
+    if holder is None or found is None:
+        return _NO_CLAIM
+    identity = f"MAC {found.mac} claims {found.address} "
+    outcome = (
+        "it defended the address with one announcement"
+        if found.defended
+        else "it has given up defending the address"
+    )
+    message = (
+        f"{holder} reports that {identity}(seen at {kubetime.format_time(found.at)}); {outcome}"
+    )
+    return _Claim(ConditionStatus.TRUE, FOREIGN_CLAIM, message, identity)
+
+
+def _new_claim(current: AliasIPStatus, identity: str) -> bool:
+    """Whether the claim named by ``identity`` is new: the condition was not True, or
+    named another (MAC, address). A claim seen again later (a new ``at``) while the
+    condition stays True is the same claim: one Warning Event per claim, not per report."""
+    old = find_condition(current.conditions, FOREIGN_CLAIM)
+    return old is None or old.status is not ConditionStatus.TRUE or identity not in old.message
