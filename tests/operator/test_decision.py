@@ -21,7 +21,7 @@ from tests.model.objects import spec as spec_body
 from tests.operator.world import T0, World, at
 
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "aliasip_operator"
-PURE = ("observations", "decision", "health", "decide")
+PURE = ("observations", "decision", "health", "decide", "freshness")
 ALLOWED = {"__future__", "collections", "dataclasses", "datetime", "enum", "types", "typing"}
 ALLOWED |= {"aliasip_api", *(f"aliasip_operator.{m}" for m in PURE)}
 
