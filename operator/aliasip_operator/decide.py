@@ -40,6 +40,11 @@ The rules, in the order they apply (each one is a branch below):
    (Unavailable) when its error says its own probe heard another node answer (it
    refused to add, ``holderHeard``): every standby's probe would hear the same answer,
    so moving would only churn; the move completes once that node lets go.
+   When every candidate refuses for the same reason (each one fit but for its agent's
+   error, whose message starts with the same refusal code: ``NoCoveringInterface``,
+   ``PrefixMismatch``, ``UnknownInterface``, ``InterfaceDown``, ``AddressInUse``, ...),
+   the Ready reason is that code and the message lists each node's error (a Warning
+   Event, once): the refusal would follow the addresses anywhere, so they stay.
 4. The holder has not yet reported ``holding`` at the current epoch: Switching, wait.
 5. The holder holds: phase Active, and an unfinished ``lastTransition`` is finished (with
    ``outageMs`` for a planned move, from the old holder's ``released`` report to the new
@@ -49,11 +54,16 @@ The rules, in the order they apply (each one is a branch below):
    planned move, or refused; with failback Auto, a more preferred eligible candidate
    gets the addresses back by a planned move. Failback Manual stays where it is.
 6. No holder, and the previous one has not provably let go: wait (Switching; Degraded if
-   its agent is gone but it cannot be proven silent).
+   its agent is gone but it cannot be proven silent). A releasing node is watched like a
+   holder (rule 2): once its agent Lease expired and it is provably silent (Node not
+   Ready or gone, or a live standby probed at or after the expiry and heard nobody, and
+   none heard it), rule 7 completes the move, as a ``Failover``: it never released, and
+   the outage spans the time without a holder (``startedAt`` stays the move's start).
 7. No holder, nobody holds: assign the move's target if still eligible, else the best
    eligible candidate (the requested one for a switchover request), epoch+1, Switching;
    but wait while a live agent still reports holding from an older epoch. Nobody
-   eligible: Pending if the AliasIP never had a holder, else Unavailable.
+   eligible: Pending if the AliasIP never had a holder, else Unavailable (reason
+   ``NoEligibleNode``, or the refusal code every candidate agrees on, as in rule 3).
 
 Switchover requests (the ``aliasip.io/switchover-to`` annotation): served only while
 Active, i.e. the request becomes a move in rule 5 (or picks the target in rules 3 and 7),
@@ -69,17 +79,23 @@ Otherwise it waits. (An empty request seen again that way cannot be told from a 
 it starts a move, whose status write the glue then drops with a 409, as for any decision
 made on a stale object.)
 
+Foreign claims: the ``ForeignClaim`` condition is True (reason ``ForeignClaim``, the
+message naming MAC, address, time and whether the holder defended it) while the holder's
+own report carries ``foreignClaim``, else False (``NoForeignClaim``); Ready and the
+placement are not affected (the holder still holds and defends the address).
+
 Events are emitted when the phase, the holder, the epoch or the Ready reason changes (and
-when an Invalid or Conflict message changes), plus one per consumed request: never for a
-decision that changes nothing. Warning for Degraded, Unavailable, Invalid, Conflict, no
-eligible node (like kube-scheduler's FailedScheduling), failovers and holder errors; Normal
-otherwise.
+when an Invalid or Conflict message changes), plus one per consumed request, plus one
+Warning ``ForeignClaim`` per new claim (the condition turns True, or names another MAC or
+address): never for a decision that changes nothing. Warning for Degraded, Unavailable,
+Invalid, Conflict, no eligible node (like kube-scheduler's FailedScheduling), failovers,
+holder errors, refusals and foreign claims; Normal otherwise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from aliasip_api import kubetime
@@ -93,7 +109,13 @@ from aliasip_operator.health import HOLDER_ERROR, Health, Silence, Trouble
 from aliasip_operator.observations import Observations, SwitchoverRequest
 
 READY = "Ready"
-"""The one condition type: True while the active node reports holding the addresses."""
+"""True while the active node reports holding the addresses."""
+
+FOREIGN_CLAIM = "ForeignClaim"
+"""True while the holder reports another MAC claiming one of its addresses (RFC 5227
+section 2.4); its reason is ``ForeignClaim`` then, ``NoForeignClaim`` otherwise. Ready is
+not affected: the holder still holds (and defends) the addresses."""
+NO_FOREIGN_CLAIM = "NoForeignClaim"
 
 # Reasons, shared by the Ready condition, Events and lastTransition (CamelCase).
 PLACEMENT = "Placement"
@@ -109,6 +131,9 @@ SWITCHOVER_COMPLETE = "SwitchoverComplete"
 SWITCHOVER_REFUSED = "SwitchoverRefused"
 SWITCHOVER_FAILED = "SwitchoverFailed"
 ALREADY_ACTIVE = "AlreadyActive"
+
+MESSAGE_MAX = 32768
+"""A condition message's maxLength in the CRD (one error per candidate may exceed it)."""
 
 _WARNING_PHASES = frozenset({Phase.DEGRADED, Phase.UNAVAILABLE, Phase.INVALID, Phase.CONFLICT})
 _WARNING_REASONS = frozenset({FAILOVER, HOLDER_ERROR, NO_ELIGIBLE_NODE})
@@ -164,6 +189,7 @@ class _Ready:
     status: ConditionStatus
     reason: str
     message: str
+    warning: bool = False  # a Warning Event whatever the phase (a refusal's own reason)
 
 
 @dataclass(frozen=True)
@@ -295,12 +321,13 @@ class _Planner:
         """Rule 3: a live holder that should not serve hands over in order, if it can."""
         health = self.health
         view = health.view(holder)
+        refused = self._refused() if trouble.reason == HOLDER_ERROR else None
         if trouble.reason == HOLDER_ERROR and view is not None and view.holder_heard:
             message = (
                 f"{holder} {trouble.why}; it heard another node answer for the addresses, "
                 "and so would any standby: waiting for that node to let go"
             )
-            ready = _Ready(ConditionStatus.FALSE, HOLDER_ERROR, message)
+            ready = refused or _Ready(ConditionStatus.FALSE, HOLDER_ERROR, message)
             transition = self.status.last_transition
             return _Plan(holder, Phase.UNAVAILABLE, ready, transition, self._pending())
         target, request = self._requested(exclude={holder})
@@ -318,7 +345,7 @@ class _Planner:
         else:
             phase = Phase.DEGRADED
             status = ConditionStatus.TRUE if health.holds(holder) else ConditionStatus.FALSE
-        ready = _Ready(status, trouble.reason, message)
+        ready = refused or _Ready(status, trouble.reason, message)
         request = request if request.consume else self._pending()
         return _Plan(holder, phase, ready, self.status.last_transition, request)
 
@@ -414,6 +441,13 @@ class _Planner:
         reason = PLACEMENT
         if continuing is not None and (pinned is not None or continuing.reason == FAILOVER):
             reason = continuing.reason or SWITCHING
+        # The node asked to release never said it did: it was proven silent instead (its
+        # agent lost its Lease, and its Node is gone or a fresh probe heard nobody). The
+        # move completes, but as a failover: nothing was handed over in order, and the
+        # outage spans the whole time without a holder (from the move's start).
+        lost = releasing is not None and not health.released(releasing)
+        if lost and continuing is not None:
+            reason = FAILOVER
         request = _Request()
         target = pinned if pinned is not None and health.eligible(pinned) else None
         if target is None and releasing is None:
@@ -431,7 +465,7 @@ class _Planner:
         if target is None:
             phase = Phase.PENDING if self.status.epoch == 0 else Phase.UNAVAILABLE
             message = f"no candidate can take the addresses: {health.why_none()}"
-            ready = _Ready(ConditionStatus.FALSE, NO_ELIGIBLE_NODE, message)
+            ready = self._refused() or _Ready(ConditionStatus.FALSE, NO_ELIGIBLE_NODE, message)
             request = request if request.consume else self._pending()
             return _Plan(None, phase, ready, self.status.last_transition, request)
         laggards = health.laggards(target)
@@ -442,8 +476,19 @@ class _Planner:
         started = continuing.started_at if continuing is not None else None
         transition = LastTransition(releasing, target, reason, started_at=started or self.now)
         message = f"{target} takes the addresses at epoch {self.next_epoch}"
+        if lost and releasing is not None:
+            message = f"{self._lost_release(releasing)}: {message}"
         ready = _Ready(ConditionStatus.FALSE, reason, message)
         return _Plan(target, Phase.SWITCHING, ready, transition, request)
+
+    def _lost_release(self, releasing: str) -> str:
+        """Why a move goes on without ``releasing``'s release (it is provably silent)."""
+        health = self.health
+        expiry = health.lease_expiry(releasing)
+        lost = f"{releasing} was asked to release the addresses, but its agent lost its Lease"
+        if expiry is not None:
+            lost += f" at {kubetime.format_time(expiry)}"
+        return f"{lost} and {health.silence(releasing).why}"
 
     def _wait_for_release(self, releasing: str) -> _Plan:
         """Rule 6: the previous holder has not provably let go yet."""
@@ -472,6 +517,15 @@ class _Planner:
         )
         ready = _Ready(ConditionStatus.UNKNOWN, AGENT_LOST, message)
         return _Plan(None, Phase.DEGRADED, ready, transition, self._pending())
+
+    def _refused(self) -> _Ready | None:
+        """Ready=False naming the refusal every candidate repeats (its code as the reason,
+        each node's error in the message), or None if they do not all agree."""
+        code = self.health.refusal()
+        if code is None:
+            return None
+        message = f"every candidate refuses the addresses ({code}): {self.health.why_none()}"
+        return _Ready(ConditionStatus.FALSE, code, message, warning=True)
 
     # -- switchover requests ------------------------------------------------------------
 
@@ -537,6 +591,8 @@ class _Planner:
 
 def _compose(planner: _Planner, plan: _Plan, generation: int | None) -> Decision:
     """Derive the epoch, the Ready condition and the Events from ``plan``."""
+    if len(plan.ready.message) > MESSAGE_MAX:
+        plan = replace(plan, ready=replace(plan.ready, message=plan.ready.message[:MESSAGE_MAX]))
     current = planner.status
     now = planner.now
     epoch = current.epoch + 1 if plan.active != current.active_node else current.epoch
@@ -546,6 +602,16 @@ def _compose(planner: _Planner, plan: _Plan, generation: int | None) -> Decision
         plan.ready.status,
         plan.ready.reason,
         plan.ready.message,
+        observed_generation=generation,
+        now=now,
+    )
+    claim = _foreign_claim(current)
+    conditions = set_condition(
+        conditions,
+        FOREIGN_CLAIM,
+        claim.status,
+        claim.reason,
+        claim.message,
         observed_generation=generation,
         now=now,
     )
@@ -567,6 +633,8 @@ def _compose(planner: _Planner, plan: _Plan, generation: int | None) -> Decision
     )
     if superseded and in_flight is not None:
         message = f"switchover to {in_flight.to_node} did not complete: {plan.ready.message}"
+        if plan.transition is not None and plan.transition.to_node == in_flight.to_node:
+            message = f"switchover to {in_flight.to_node} became a failover: {plan.ready.message}"
         request = _Request(True, Event(EventType.WARNING, SWITCHOVER_FAILED, message))
     events: list[Event] = []
     old = find_condition(current.conditions, READY)
@@ -574,11 +642,17 @@ def _compose(planner: _Planner, plan: _Plan, generation: int | None) -> Decision
     after = (plan.phase, plan.active, epoch, plan.ready.reason)
     message_changed = old is None or old.message != plan.ready.message
     if before != after or (plan.phase in (Phase.INVALID, Phase.CONFLICT) and message_changed):
-        warning = plan.phase in _WARNING_PHASES or plan.ready.reason in _WARNING_REASONS
+        warning = (
+            plan.phase in _WARNING_PHASES
+            or plan.ready.reason in _WARNING_REASONS
+            or plan.ready.warning
+        )
         kind = EventType.WARNING if warning else EventType.NORMAL
         events.append(Event(kind, plan.ready.reason, plan.ready.message))
     if request.event is not None:
         events.append(request.event)
+    if claim.warning is not None and _new_claim(current, claim.warning):
+        events.append(Event(EventType.WARNING, FOREIGN_CLAIM, claim.message))
     health = planner.health
     involved = {n for n in (current.active_node, plan.active, planner.releasing) if n}
     return Decision(
@@ -587,3 +661,51 @@ def _compose(planner: _Planner, plan: _Plan, generation: int | None) -> Decision
         remove_switchover=request.consume and planner.request is not None,
         recheck_at=health.recheck_at(involved),
     )
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """The ForeignClaim condition, and the claim's identity (``warning``: the part of the
+    message that names MAC and address) while there is one."""
+
+    status: ConditionStatus
+    reason: str
+    message: str
+    warning: str | None = None
+
+
+_NO_CLAIM = _Claim(
+    ConditionStatus.FALSE,
+    NO_FOREIGN_CLAIM,
+    "no foreign claim: the holder reports no other MAC claiming its addresses",
+)
+
+
+def _foreign_claim(current: AliasIPStatus) -> _Claim:
+    """The ForeignClaim condition from the holder's own report (its agent listens for
+    ARP and NDP frames from other MACs claiming a held address, and defends it at most
+    once per 10 s, RFC 5227 section 2.4 (b)). Only the holder's view counts: another
+    node's report of a claim is stale (it held before) or not its to make."""
+    holder = current.active_node
+    view = current.nodes.get(holder) if holder is not None else None
+    found = view.foreign_claim if view is not None else None
+    if holder is None or found is None:
+        return _NO_CLAIM
+    identity = f"MAC {found.mac} claims {found.address} "
+    outcome = (
+        "it defended the address with one announcement"
+        if found.defended
+        else "it has given up defending the address"
+    )
+    message = (
+        f"{holder} reports that {identity}(seen at {kubetime.format_time(found.at)}); {outcome}"
+    )
+    return _Claim(ConditionStatus.TRUE, FOREIGN_CLAIM, message, identity)
+
+
+def _new_claim(current: AliasIPStatus, identity: str) -> bool:
+    """Whether the claim named by ``identity`` is new: the condition was not True, or
+    named another (MAC, address). A claim seen again later (a new ``at``) while the
+    condition stays True is the same claim: one Warning Event per claim, not per report."""
+    old = find_condition(current.conditions, FOREIGN_CLAIM)
+    return old is None or old.status is not ConditionStatus.TRUE or identity not in old.message

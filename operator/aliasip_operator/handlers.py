@@ -40,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,12 +50,13 @@ import kopf
 
 from aliasip_api.errors import Finding, InvalidAliasIP
 from aliasip_api.findings import conflict_findings
-from aliasip_api.lease import AGENT_LEASE_PREFIX
+from aliasip_api.lease import AGENT_LEASE_PREFIX, agent_lease_name
 from aliasip_api.nodes import NodeInfo, parse_node
 from aliasip_api.spec import AliasIP, parse_aliasip
 from aliasip_api.status import AliasIPStatus
 from aliasip_operator.decide import decide, decide_invalid
 from aliasip_operator.decision import Decision, Event
+from aliasip_operator.freshness import LeaseViews
 from aliasip_operator.kube import EVENTS_NAMESPACE, ApiError, ApiUnavailable, KubeApi
 from aliasip_operator.observations import (
     SWITCHOVER_ANNOTATION,
@@ -64,7 +65,7 @@ from aliasip_operator.observations import (
     parse_lease,
     switchover_request,
 )
-from aliasip_operator.relations import Involvement, LeaseState, changed_findings
+from aliasip_operator.relations import Involvement, LeaseState, changed_findings, involved_nodes
 from aliasip_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,13 @@ CONFLICT_ATTEMPTS = 3  # decide again on a fresh read after a 409, at most this 
 RETRY_DELAY_S = 1.0  # a write the API did not take is retried after this
 RESYNC_INTERVAL_S = 30.0  # every AliasIP is decided again this often, whatever happened
 EXPIRY_SLACK_S = 0.01  # an agent Lease is looked at this long after it expires
+CONFIRM_ROUNDS = 2  # Lease reads before one decision is written, at most (then retry)
+AGENT_LEASE_NAMESPACE = "aliasip-system"
+
+
+def always() -> bool:
+    """``Context.may_write`` without leader election: a single replica always may."""
+    return True
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,11 @@ class Context:
     api: KubeApi
     events_namespace: str = EVENTS_NAMESPACE  # where Events about AliasIPs go (see there)
     identity: str = field(default_factory=socket.gethostname)
+    agent_lease_namespace: str = AGENT_LEASE_NAMESPACE
+    # Whether this replica may write now (its leadership is provable): a leader that was
+    # paused past its renew deadline must not write before it renewed, or exited.
+    may_write: Callable[[], bool] = always
+    lease_views: LeaseViews = field(default_factory=LeaseViews)
     workers: int = WORKERS
     queue: WorkQueue = field(default_factory=WorkQueue)
     bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -169,6 +182,11 @@ class Context:
         delay = (expires - datetime.now(UTC)).total_seconds() + EXPIRY_SLACK_S
         handle = asyncio.get_running_loop().call_later(max(delay, 0.0), self._lease_check, node)
         self.lease_timers[node] = (expires, handle)
+
+    def lease_view(self) -> dict[str, AgentLease]:
+        """The agent Leases by node: the watch's, or a newer one read since (freshness)."""
+        assert self.indexes is not None
+        return self.lease_views.merged(_values(self.indexes.leases))
 
     def _lease_check(self, node: str) -> None:
         state = LeaseState.of(self.leases.get(node), node, datetime.now(UTC))
@@ -438,7 +456,9 @@ async def evaluate(ctx: Context, name: str) -> None:
 
     On a 409 the object is read again and decided again at once (a few times): the
     newer version is usually an agent's report, which the decision must take into account.
-    A write the API did not take is retried after ``RETRY_DELAY_S``.
+    A write the API did not take is retried after ``RETRY_DELAY_S``. Nothing is written
+    while this replica cannot prove it leads (``Context.may_write``), nor on a judgement
+    that an agent Lease lapsed which no read after the lapse confirms (``freshness``).
     """
     indexes = ctx.indexes
     if indexes is None:
@@ -447,18 +467,25 @@ async def evaluate(ctx: Context, name: str) -> None:
         body = ctx.bodies.get(name)
         if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
             return
-        everyone = _values(indexes.aliasips)
-        ctx.note_findings(conflicts_cached(everyone))
-        now = datetime.now(UTC)
         try:
-            decision = decide_for(
-                body, _values(indexes.nodes), _values(indexes.leases), everyone, now
-            )
+            found = await decide_fresh(ctx, body)
         except InvalidAliasIP as exc:
             log.error("invalid status, not deciding", extra={"aliasip": name, "error": str(exc)})
             return
+        except (ApiError, ApiUnavailable) as exc:
+            log.warning("agent lease not read", extra={"aliasip": name, "error": str(exc)})
+            ctx.queue.add_after(name, RETRY_DELAY_S)
+            return
+        if found is None:  # still unproven after the reads: look again soon
+            ctx.queue.add_after(name, RETRY_DELAY_S)
+            return
+        decision, now = found
         current = AliasIPStatus.from_dict(body.get("status"))
         if not decision.changed(current) and not decision.remove_switchover:
+            return
+        if not ctx.may_write():
+            log.warning("not leading provably: not writing", extra={"aliasip": name})
+            ctx.queue.add_after(name, RETRY_DELAY_S)
             return
         try:
             written = await asyncio.get_running_loop().run_in_executor(
@@ -481,6 +508,59 @@ async def evaluate(ctx: Context, name: str) -> None:
             ctx.remember(written)
         return
     ctx.queue.add_after(name, RETRY_DELAY_S)
+
+
+async def decide_fresh(ctx: Context, body: Mapping[str, Any]) -> tuple[Decision, datetime] | None:
+    """The decision for ``body``, on a Lease view proven fresh where it would matter.
+
+    A decision that would write is checked first: every node it reads whose Lease the
+    view says does not vouch, without a read since that moment, has its Lease read
+    (``freshness``), and the decision is made again on what was read. None if a Lease is
+    still unproven after ``CONFIRM_ROUNDS`` reads (the caller retries later).
+    """
+    indexes = ctx.indexes
+    assert indexes is not None
+    current = AliasIPStatus.from_dict(body.get("status"))
+    for _round in range(CONFIRM_ROUNDS + 1):
+        everyone = _values(indexes.aliasips)
+        ctx.note_findings(conflicts_cached(everyone))
+        now = datetime.now(UTC)
+        nodes = _values(indexes.nodes)
+        leases = ctx.lease_view()
+        decision = decide_for(body, nodes, leases, everyone, now)
+        if not decision.changed(current) and not decision.remove_switchover:
+            return decision, now
+        involved = involved_nodes(body)
+        read = involved if involved is not None else {*nodes, *leases}
+        unproven = ctx.lease_views.unproven(read, leases, now)
+        if not unproven:
+            return decision, now
+        if _round == CONFIRM_ROUNDS:
+            break
+        for node, lease, sent in await asyncio.to_thread(read_leases, ctx, unproven):
+            ctx.lease_views.confirm(node, lease, sent)
+    log.warning("agent leases still unproven", extra={"aliasip": _name(body)})
+    return None
+
+
+def _name(body: Mapping[str, Any]) -> str:
+    return str((body.get("metadata") or {}).get("name"))
+
+
+def read_leases(
+    ctx: Context, nodes: Iterable[str]
+) -> list[tuple[str, AgentLease | None, datetime]]:
+    """Each node's agent Lease as read now, and when the read was sent (blocking; a
+    worker thread: the caller records them on the event loop, which owns the views)."""
+    found: list[tuple[str, AgentLease | None, datetime]] = []
+    for node in nodes:
+        sent = datetime.now(UTC)
+        body = ctx.api.get_lease(ctx.agent_lease_namespace, agent_lease_name(node))
+        lease = parse_lease(body) if body is not None else None
+        found.append((node, lease, sent))
+        valid = lease is not None and lease.valid_for(node, datetime.now(UTC))
+        log.info("agent lease read", extra={"node": node, "valid": valid})
+    return found
 
 
 async def work(ctx: Context) -> None:
@@ -569,4 +649,6 @@ async def lease_changed(type: str, body: kopf.Body, memo: Any, **kwargs: Any) ->
     if not name.startswith(AGENT_LEASE_PREFIX):
         return
     node = name.removeprefix(AGENT_LEASE_PREFIX)
-    ctx.track_lease(node, None if type == "DELETED" else parse_lease(body))
+    lease = None if type == "DELETED" else parse_lease(body)
+    ctx.lease_views.observe(node, lease)
+    ctx.track_lease(node, lease)

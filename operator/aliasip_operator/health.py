@@ -110,6 +110,39 @@ class Health:
 
     def unfit(self, node: str) -> str | None:
         """Why ``node`` may not become the holder (phrased to follow its name), or None."""
+        why = self._unfit_node(node)
+        if why is not None:
+            return why
+        view = self.view(node)
+        if view is not None and view.state is NodeState.ERROR:
+            return "reports an error" + (f": {view.message}" if view.message else "")
+        return None
+
+    def refusal(self) -> str | None:
+        """The refusal every candidate repeats, or None.
+
+        That is: there is a candidate, and each one is fit but for its agent's error
+        report, whose message starts with the same refusal code (``NoCoveringInterface:
+        ...``, the agents' ``AliasError.code``). Every node would refuse the addresses
+        for the same reason (the address is not on any candidate's subnets, or a foreign
+        host answers for it), so moving them would only churn: the AliasIP stays where
+        it is, and its condition names the cause. An agent keeps such an error for the
+        whole generation, named or not, so this is stable.
+        """
+        codes: set[str | None] = set()
+        for node in self.candidates:
+            view = self.view(node)
+            if view is None or view.state is not NodeState.ERROR:
+                return None
+            if self._unfit_node(node) is not None:
+                return None
+            codes.add(refusal_code(view.message))
+        if len(codes) != 1:
+            return None
+        return codes.pop()
+
+    def _unfit_node(self, node: str) -> str | None:
+        """Why ``node`` may not hold, from its Node and agent Lease alone, or None."""
         info = self.observed.nodes.get(node)
         if info is None:
             return "has no Node object"
@@ -127,9 +160,6 @@ class Health:
             return f"is not Ready (Ready={info.ready})"
         if info.unschedulable:
             return "is cordoned"
-        view = self.view(node)
-        if view is not None and view.state is NodeState.ERROR:
-            return "reports an error" + (f": {view.message}" if view.message else "")
         return None
 
     def eligible(self, node: str) -> bool:
@@ -262,6 +292,18 @@ class Health:
             and expires > self.now
         ]
         return min(times, default=None)
+
+
+def refusal_code(message: str | None) -> str | None:
+    """The refusal code an agent's error message starts with, or None.
+
+    Agents write ``<Code>: <detail>`` (``NoCoveringInterface: no interface of node1
+    covers 198.18.7.5``), the code being a CamelCase word that is also a valid
+    condition reason.
+    """
+    code, colon, _ = (message or "").partition(":")
+    valid = colon and 0 < len(code) <= 64 and code.isascii() and code.isalnum()
+    return code if valid and code[0].isupper() else None
 
 
 def _names(names: list[str]) -> str:

@@ -200,7 +200,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         health.role = "leader"
         log.info("leading", extra={"identity": args.identity, "since": time.time()})
-        ctx = handlers.Context(api, args.events_namespace, args.identity)
+        ctx = handlers.Context(
+            api,
+            args.events_namespace,
+            args.identity,
+            agent_lease_namespace=args.agent_lease_namespace,
+            may_write=(lambda: elector.leading) if elector is not None else handlers.always,
+        )
         kopf.run(
             standalone=True,
             namespaces=[args.agent_lease_namespace],

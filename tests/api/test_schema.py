@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from aliasip_lab.apiserver import schema as apischema
 from aliasip_lab.apiserver.formats import go_parse_cidr
 from tests.api.support import ALIASIP_CRD, JSON_PATCH, ApiLab, aliasip, install_crd, load_yaml
 
@@ -95,6 +96,38 @@ def test_schema_rules_each_with_kube_apiservers_wording(aip: ApiLab) -> None:
     assert causes["spec.addresses"] == "Required value"
     assert causes["spec.nodes"] == "Required value"  # from the anyOf alternatives
     assert "must validate at least one schema (anyOf)" in causes["spec"]
+
+
+def test_a_list_over_max_items_is_rejected_by_max_items_alone(aip: ApiLab) -> None:
+    """kube-apiserver's order: 10,000 addresses are "Too many", and the list is not also
+    scanned for duplicates (there are 9,999 of them here: not one is reported, so the
+    uniqueness check never ran over it). Other objects are unaffected."""
+    addresses = ["198.18.0.50/24"] * 10_000
+    reply = aip.client.post(AIPS, aliasip("huge", *addresses))
+    assert reply.status == 422
+    assert _causes(reply) == {"spec.addresses": "Too many: 10000: must have at most 16 items"}
+    assert aip.client.get(f"{AIPS}/huge").status == 404
+    assert aip.client.post(AIPS, aliasip("web")).status == 201
+
+
+def test_list_uniqueness_is_one_pass_over_the_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Duplicates within maxItems are still reported, each at its own index, and the check
+    visits every element once (hash-based, as kube-apiserver's): the identities it
+    computes are counted, one per element."""
+    schema = load_yaml(ALIASIP_CRD)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    body = aliasip("web", *[f"198.18.0.{n % 4 + 1}/24" for n in range(16)])
+    calls: list[object] = []
+    original = apischema._identity
+
+    def counting(value: object) -> str:
+        calls.append(value)
+        return original(value)
+
+    monkeypatch.setattr(apischema, "_identity", counting)
+    causes = list(apischema._list_types(body, schema, ""))
+    duplicates = [c for c in causes if c.reason == "FieldValueDuplicate"]
+    assert [c.field for c in duplicates] == [f"spec.addresses[{i}]" for i in range(4, 16)]
+    assert len([v for v in calls if isinstance(v, str) and v.startswith("198.18.0.")]) == 16
 
 
 def test_defaults_are_applied(aip: ApiLab) -> None:

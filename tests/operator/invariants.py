@@ -69,6 +69,39 @@ def let_go(observed: Observations, prev: AliasIPStatus, node: str, now: datetime
     return released or not lease_valid(observed, node, now)
 
 
+def releasing(prev: AliasIPStatus) -> str | None:
+    """The node an unfinished move waits on to let go (no holder now, one before)."""
+    last = prev.last_transition
+    if prev.active_node is not None or last is None or last.finished_at is not None:
+        return None
+    return last.from_node
+
+
+def proven_silent(observed: Observations, prev: AliasIPStatus, node: str, now: datetime) -> bool:
+    """``node``'s agent lost its Lease and the wire proves it silent: no live node probed
+    at or after the expiry and heard the addresses answered, and either its Node is gone
+    or not Ready, or a live node probed at or after the expiry and heard nobody."""
+    if lease_valid(observed, node, now):
+        return False
+    lease = observed.leases.get(node)
+    expiry = lease.expires_at if lease is not None else None
+    if expiry is None and prev.last_transition is not None:
+        expiry = prev.last_transition.started_at
+    probes = [
+        view.holder_heard
+        for name, view in prev.nodes.items()
+        if name != node
+        and lease_valid(observed, name, now)
+        and view.holder_heard is not None
+        and view.observed_at is not None
+        and (expiry is None or view.observed_at >= expiry)
+    ]
+    if any(probes):
+        return False
+    info = observed.nodes.get(node)
+    return info is None or info.ready is not ConditionStatus.TRUE or False in probes
+
+
 def check_decision(
     aliasip: AliasIP,
     observed: Observations,
@@ -89,6 +122,20 @@ def check_decision(
         # Never two holders: every node that might hold has let go (or is gone).
         for node in might_hold(prev) - {target}:
             assert let_go(observed, prev, node, now), f"{target} assigned while {node} holds"
+        # The holder and the node asked to release are watched: each has released at the
+        # previous epoch or later, or is provably silent (a lapsed Lease is not enough).
+        watched = {n for n in (prev.active_node, releasing(prev)) if n is not None}
+        for node in watched - {target}:
+            view = prev.nodes.get(node)
+            released = (
+                view is not None
+                and view.state is not NodeState.HOLDING
+                and view.epoch is not None
+                and view.epoch >= prev.epoch
+            )
+            assert released or proven_silent(observed, prev, node, now), (
+                f"{target} assigned while {node} may still hold"
+            )
     holder = prev.active_node
     if (
         holder is not None

@@ -21,7 +21,7 @@ from tests.model.objects import spec as spec_body
 from tests.operator.world import T0, World, at
 
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "aliasip_operator"
-PURE = ("observations", "decision", "health", "decide")
+PURE = ("observations", "decision", "health", "decide", "freshness")
 ALLOWED = {"__future__", "collections", "dataclasses", "datetime", "enum", "types", "typing"}
 ALLOWED |= {"aliasip_api", *(f"aliasip_operator.{m}" for m in PURE)}
 
@@ -79,7 +79,13 @@ def test_an_unparsable_object_is_invalid_and_releases() -> None:
         Phase.INVALID,
         4,
     )
-    (condition,) = decision.status.conditions
+    condition, claim = decision.status.conditions
+    assert (claim.type, claim.status, claim.reason) == (
+        "ForeignClaim",
+        ConditionStatus.FALSE,
+        "NoForeignClaim",
+    )
+    assert claim.observed_generation == 2
     assert (condition.type, condition.status, condition.reason) == (
         READY,
         ConditionStatus.FALSE,
@@ -121,11 +127,11 @@ def test_recheck_at_is_the_next_lease_expiry() -> None:
 def test_the_ready_condition_keeps_its_transition_time_while_true() -> None:
     world = World.of("a", "b")
     world.settle()
-    (held,) = world.status.conditions
+    held, _ = world.status.conditions
     world.tick(3)
     world.act_all()
     world.operate()
-    (again,) = world.status.conditions
+    again, _ = world.status.conditions
     assert again.status is ConditionStatus.TRUE
     assert again.last_transition_time == held.last_transition_time
 

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aliasip_api.conditions import ConditionStatus, find_condition
 from aliasip_api.errors import ADDRESS_CONFLICT, Finding
 from aliasip_api.spec import AliasIP
-from aliasip_api.status import Phase
+from aliasip_api.status import AliasIPStatus, LastTransition, NodeState, NodeView, Phase
 from tests.operator.invariants import check_converges, check_decision, check_wire
-from tests.operator.world import World, make_aliasip
+from tests.operator.world import World, at, make_aliasip
 
 NODES = ("a", "b", "c")
 TRUTHS = ("powered", "kubelet", "agent", "api", "link", "cordoned")
@@ -96,6 +97,20 @@ def validity(valid: bool) -> Event:
     return Event(f"valid={valid}", apply)
 
 
+def refusing(node: str, code: str | None) -> Event:
+    """``node``'s agent cannot carry the addresses (``code``), or can again (None)."""
+
+    def apply(world: World) -> None:
+        world.hosts[node].refusal = code
+
+    return Event(f"{node}.refusal={code}", apply)
+
+
+def foreign_host(mac: str | None) -> Event:
+    """A host that is not ours answers for the address (``mac``), or stops (None)."""
+    return Event(f"foreign={mac}", lambda world: world.set_foreign(mac))
+
+
 def conflicting(on: bool) -> Event:
     def apply(world: World) -> None:
         world.conflicts = (CONFLICT,) if on else ()
@@ -146,7 +161,13 @@ disturbances = st.one_of(
     st.builds(set_truth, nodes, st.sampled_from(TRUTHS), st.booleans()),
     st.builds(annotate, st.sampled_from(["a", "b", "c", "d", "", None])),
 )
-rare = st.one_of(st.builds(validity, st.booleans()), st.builds(conflicting, st.booleans()))
+CODES = ("NoCoveringInterface", "PrefixMismatch", "UnknownInterface", "AddressInUse")
+rare = st.one_of(
+    st.builds(validity, st.booleans()),
+    st.builds(conflicting, st.booleans()),
+    st.builds(refusing, nodes, st.sampled_from([*CODES[:2], None, None])),
+    st.builds(foreign_host, st.sampled_from(["02:00:00:00:00:99", None])),
+)
 events = st.one_of(rounds, rounds, rounds, disturbances, disturbances, rare)
 
 
@@ -156,6 +177,8 @@ def heal_and_settle(world: World) -> None:
     for host in world.hosts.values():
         host.powered = host.kubelet = host.agent = host.api = host.link = True
         host.cordoned = False
+        host.refusal = None
+    world.set_foreign(None)
     world.conflicts = ()
     world.annotation = None
     validity(True).apply(world)
@@ -254,3 +277,87 @@ def test_every_order_of_a_failover_and_a_return() -> None:
             check_wire(world)
             operate(world)
         heal_and_settle(world)
+
+
+def _refusing_status(
+    code: str,
+    holder: str | None,
+    epoch: int,
+    move: tuple[str | None, str | None, bool] | None,
+    standby_epochs: tuple[int, int, int],
+    heard: bool,
+) -> AliasIPStatus:
+    """A status in which every candidate's agent reports the same refusal: the holder's
+    at the current epoch, the others' at any epoch up to it."""
+    nodes = {}
+    for name, lag in zip(NODES, standby_epochs, strict=True):
+        view_epoch = epoch if name == holder else max(epoch - lag, 0)
+        nodes[name] = NodeView(
+            NodeState.ERROR,
+            message=f"{code}: {name} cannot serve the addresses",
+            epoch=view_epoch,
+            updated_at=at(0),
+            holder_heard=heard if code == "AddressInUse" else None,
+            observed_at=at(0) if code == "AddressInUse" else None,
+        )
+    transition = None
+    if move is not None:
+        source, target, finished = move
+        if holder is not None:
+            target = holder
+        transition = LastTransition(source, target, "Placement", at(0), at(0) if finished else None)
+    return AliasIPStatus(
+        active_node=holder,
+        phase=Phase.SWITCHING,
+        epoch=epoch if holder is None else max(epoch, 1),
+        nodes=nodes,
+        last_transition=transition,
+    )
+
+
+maybe_node = st.sampled_from([None, *NODES])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    code=st.sampled_from(CODES),
+    holder=maybe_node,
+    epoch=st.integers(0, 6),
+    move=st.none() | st.tuples(maybe_node, maybe_node, st.booleans()),
+    lags=st.tuples(*(st.integers(0, 2) for _ in NODES)),
+    heard=st.booleans(),
+    annotation=st.sampled_from([None, "", "a", "b", "c", "d"]),
+)
+def test_a_refusal_every_candidate_repeats_never_moves_and_is_reported_once(
+    code: str,
+    holder: str | None,
+    epoch: int,
+    move: tuple[str | None, str | None, bool] | None,
+    lags: tuple[int, int, int],
+    heard: bool,
+    annotation: str | None,
+) -> None:
+    """Whatever the status it starts from, with every candidate reporting the same
+    refusal the decision never changes activeNode or the epoch, and after its first
+    decision (which may change the phase and condition, with their one Event, and
+    answer a request) it emits nothing: one Event per cause, no hopping."""
+    world = World.of(*NODES, aliasip=make_aliasip(NODES))
+    world.status = _refusing_status(code, holder, epoch, move, lags, heard)
+    world.annotation = annotation
+    start = (world.status.active_node, world.status.epoch)
+    for index in range(6):
+        operate(world)
+        decision = world.decisions[-1]
+        assert (world.status.active_node, world.status.epoch) == start
+        if index > 0:
+            assert decision.events == (), decision.events
+            assert not decision.changed(world.decisions[-2].status)
+        ready = find_condition(world.status.conditions, "Ready")
+        assert ready is not None and ready.status is ConditionStatus.FALSE
+        if world.status.phase in (Phase.UNAVAILABLE, Phase.PENDING):
+            assert ready.reason == code, ready
+            for name in NODES:
+                assert f"{name} reports an error: {code}: {name}" in ready.message
+        world.tick(0.5)
+        for name in NODES:
+            world.renew(name)

@@ -17,7 +17,7 @@ import pytest
 from aliasip_api.errors import ADDRESS_CONFLICT, Finding
 from aliasip_api.status import NodeState, NodeView, Phase
 from aliasip_operator.decision import EventType
-from tests.operator.world import World, make_aliasip
+from tests.operator.world import World, at, make_aliasip
 
 Action = Callable[[World], None]
 KEEP = "<unchanged>"
@@ -82,6 +82,21 @@ def host(name: str, **truth: bool) -> Action:
             world.hosts[name].kernel = False
 
     return run
+
+
+def refuse(code: str | None, *names: str) -> Action:
+    """The named agents cannot carry the addresses (``code``), or can again (None)."""
+
+    def run(world: World) -> None:
+        for name in names:
+            world.hosts[name].refusal = code
+
+    return run
+
+
+def foreign(mac: str | None) -> Action:
+    """A host that is not ours starts (``mac``) or stops (None) answering."""
+    return lambda world: world.set_foreign(mac)
 
 
 def annotate(value: str | None) -> Action:
@@ -352,7 +367,9 @@ SCENARIOS: list[tuple[Callable[[], World], list[Step], str]] = [
                 events=("NodeNotReady",),
             ),
             step(tick(4.999), expect=(None, S, 2), events=()),
-            step(tick(0.001), expect=("b", S, 3), events=("NodeNotReady",)),
+            # a never released: it is gone (not Ready, Lease expired), so the move that
+            # started as an orderly hand-over completes as a failover.
+            step(tick(0.001), expect=("b", S, 3), events=("Failover",)),
             step(act("b"), expect=("b", A, 3), events=("Held",)),
         ],
         "node-gone-assigned-only-once-its-lease-expired",
@@ -541,6 +558,163 @@ SCENARIOS: list[tuple[Callable[[], World], list[Step], str]] = [
         ],
         "conflict-changes-nothing-and-refuses-requests",
     ),
+    # Failure 1 of issue 10: the node asked to release dies before it reports released.
+    (
+        active_on_a(),
+        [
+            step(annotate("b"), expect=(None, S, 2), events=("Switchover",)),
+            # a stops (its Node stays Ready): nobody answers, nobody released.
+            step(host("a", agent=False, link=False), tick(5), act("b", "c"), expect=(None, S, 2)),
+            # Its Lease expired, no probe since: its silence is not proven yet.
+            step(tick(6), expect=(None, D, 2), events=("HolderAgentLost",)),
+            step(expect=(None, D, 2), events=()),
+            # The standbys probe after the expiry and hear nobody: the move completes, as
+            # a failover (the request it served is consumed: it did not go as planned).
+            step(
+                act("b", "c"),
+                expect=("b", S, 3),
+                events=("Failover", "SwitchoverFailed"),
+                annotation=None,
+            ),
+            step(act("b"), expect=("b", A, 3), events=("Held",)),
+            step(expect=("b", A, 3), events=()),
+        ],
+        "releasing-node-dies-silent-probe-completes-the-move-as-a-failover",
+    ),
+    (
+        active_on_a(),
+        [
+            step(annotate("b"), expect=(None, S, 2), events=("Switchover",)),
+            step(host("a", powered=False), tick(5), act("b", "c"), expect=(None, S, 2)),
+            # Node not Ready and the Lease expired: silent without any probe.
+            step(
+                tick(5),
+                expect=("b", S, 3),
+                events=("Failover", "SwitchoverFailed"),
+                annotation=None,
+            ),
+        ],
+        "releasing-node-powered-off-completes-the-move-at-its-lease-expiry",
+    ),
+    (
+        active_on_a(),
+        [
+            step(annotate("b"), expect=(None, S, 2), events=("Switchover",)),
+            # Only a's agent dies: its kernel still answers, and the standbys hear it.
+            step(host("a", agent=False), tick(11), act("b", "c"), expect=(None, D, 2)),
+            step(tick(5), act("b", "c"), expect=(None, D, 2), events=()),
+            step(tick(30), act("b", "c"), expect=(None, D, 2), events=()),
+            # Its agent returns and releases: the switchover goes on as planned.
+            step(host("a", agent=True), act("a"), expect=("b", S, 3), events=("Switchover",)),
+            step(act("b"), expect=("b", A, 3), events=("Held", "SwitchoverComplete")),
+        ],
+        "releasing-node-still-heard-waits-degraded-then-releases",
+    ),
+    (
+        active_on_a(),
+        [
+            step(annotate("b"), expect=(None, S, 2), events=("Switchover",)),
+            step(host("a", powered=False), host("b", powered=False), expect=(None, S, 2)),
+            # The target is gone too: the best eligible candidate takes the addresses.
+            step(
+                tick(11),
+                act("c"),
+                expect=("c", S, 3),
+                events=("Failover", "SwitchoverFailed"),
+                annotation=None,
+            ),
+            step(act("c"), expect=("c", A, 3), events=("Held",)),
+        ],
+        "releasing-node-and-target-die-the-best-eligible-takes-over",
+    ),
+    (
+        active_on_a(),
+        [
+            step(host("a", cordoned=True), expect=(None, S, 2), events=("NodeCordoned",)),
+            step(host("a", agent=False, link=False), tick(11), act("b", "c"), expect=("b", S, 3)),
+        ],
+        "cordon-drain-whose-node-dies-mid-release-completes",
+    ),
+    # Failure 3 of issue 10: a refusal every node would repeat. The agents report it as
+    # an error, named or not, for the whole generation.
+    (
+        fresh("a", "b", "c"),
+        [
+            step(refuse("NoCoveringInterface", "a", "b", "c"), expect=("a", S, 1)),
+            step(act("a", "b", "c"), expect=("a", U, 1), events=("NoCoveringInterface",)),
+            step(tick(1), act("a", "b", "c"), expect=("a", U, 1), events=()),
+            step(tick(30), act("a", "b", "c"), expect=("a", U, 1), events=()),
+            # The cause goes away (the spec or the nodes fixed): a takes the addresses.
+            step(refuse(None, "a", "b", "c"), act("a", "b", "c"), expect=("a", A, 1)),
+        ],
+        "refusal-every-candidate-repeats-stays-unavailable-naming-the-cause",
+    ),
+    (
+        fresh("a", "b", "c"),
+        [
+            # The agents' pre-checks are slower than the operator: each node refuses once
+            # it is named, and the AliasIP stops at the last one (never hops back).
+            step(refuse("PrefixMismatch", "a", "b", "c"), expect=("a", S, 1)),
+            step(act("a"), expect=(None, S, 2), events=("HolderError",)),
+            step(act("a"), expect=("b", S, 3)),
+            step(act("b"), expect=(None, S, 4), events=("HolderError",)),
+            step(act("b"), expect=("c", S, 5)),
+            step(act("c"), expect=("c", U, 5), events=("PrefixMismatch",)),
+            step(tick(1), act("a", "b", "c"), expect=("c", U, 5), events=()),
+            step(tick(1), act("a", "b", "c"), expect=("c", U, 5), events=()),
+        ],
+        "refusal-found-node-by-node-stops-at-the-last-one",
+    ),
+    (
+        fresh("a", "b", "c"),
+        [
+            step(
+                refuse("UnknownInterface", "a", "b", "c"), act("a", "b", "c"), expect=(None, P, 0)
+            ),
+            step(tick(1), act("a", "b", "c"), expect=(None, P, 0), events=()),
+        ],
+        "refusal-before-placement-is-pending-naming-the-cause",
+    ),
+    (
+        fresh("a", "b"),
+        [
+            step(
+                refuse("NoCoveringInterface", "a"),
+                refuse("PrefixMismatch", "b"),
+                act("a", "b"),
+                expect=(None, P, 0),
+                events=("NoEligibleNode",),
+            ),
+            step(tick(1), act("a", "b"), expect=(None, P, 0), events=()),
+        ],
+        "refusals-that-differ-are-no-eligible-node",
+    ),
+    (
+        fresh("a", "b", "c"),
+        [
+            # A host that is not ours answers for the address before placement.
+            step(foreign("02:00:00:00:00:99"), expect=("a", S, 1), events=("Placement",)),
+            step(act("a", "b", "c"), expect=("a", U, 1), events=("AddressInUse",)),
+            step(tick(1), act("a", "b", "c"), expect=("a", U, 1), events=()),
+            step(foreign(None), act("b", "c"), act("a"), expect=("a", A, 1), events=("Held",)),
+        ],
+        "foreign-host-answering-before-placement-no-hopping",
+    ),
+    (
+        active_on_a(),
+        [
+            step(
+                host("a", link=False),
+                host("b", link=False),
+                host("c", link=False),
+                act("a", "b", "c"),
+                expect=("a", U, 1),
+                events=("InterfaceDown",),
+            ),
+            step(tick(1), act("a", "b", "c"), expect=("a", U, 1), events=()),
+        ],
+        "every-link-down-is-unavailable-interface-down",
+    ),
     (
         fresh("a", "b", "c"),
         [
@@ -576,6 +750,15 @@ def test_scenario(build: Callable[[], World], steps: list[Step]) -> None:
 
 
 WARNING_REASONS = {"Failover", "HolderError", "NoEligibleNode"}
+# The agents' refusal codes (nodeagent/aliasip_nodeagent/errors.py) the scenarios use:
+# every candidate refusing is a Warning, whatever the phase (also Pending).
+REFUSAL_REASONS = {
+    "NoCoveringInterface",
+    "PrefixMismatch",
+    "UnknownInterface",
+    "InterfaceDown",
+    "AddressInUse",
+}
 WARNING_PHASES = {Phase.DEGRADED, Phase.UNAVAILABLE, Phase.INVALID, Phase.CONFLICT}
 REQUEST_EVENTS = {
     "SwitchoverComplete": EventType.NORMAL,
@@ -598,7 +781,24 @@ def test_event_types_across_all_scenarios() -> None:
                 if event.reason in REQUEST_EVENTS:
                     assert event.type is REQUEST_EVENTS[event.reason]
                     continue
-                warning = phase in WARNING_PHASES or event.reason in WARNING_REASONS
+                warning = (
+                    phase in WARNING_PHASES
+                    or event.reason in WARNING_REASONS
+                    or event.reason in REFUSAL_REASONS
+                )
                 expected = EventType.WARNING if warning else EventType.NORMAL
                 assert event.type is expected, (event, phase)
     assert set(REQUEST_EVENTS) <= seen
+    assert seen >= REFUSAL_REASONS
+
+
+def test_a_release_wait_rechecks_at_the_releasing_nodes_lease_expiry() -> None:
+    """No watch event announces that the releasing node's Lease expired: the decision
+    that waits for its release asks to be made again at that instant."""
+    world = active_on_a()()
+    world.tick(3)
+    renew_only("b", "c")(world)  # a's Lease (renewed at 0) now expires first, at 10
+    world.annotation = "b"
+    decision = world.operate()
+    assert (world.status.active_node, world.status.epoch) == (None, 2)
+    assert decision.recheck_at == world.observations().leases["a"].expires_at == at(10)

@@ -19,7 +19,7 @@ from aliasip_api.conditions import ConditionStatus
 from aliasip_api.errors import Finding
 from aliasip_api.nodes import NodeInfo
 from aliasip_api.spec import AliasIP, parse_aliasip
-from aliasip_api.status import AliasIPStatus, NodeState, NodeView
+from aliasip_api.status import AliasIPStatus, ForeignClaim, NodeState, NodeView
 from aliasip_operator.decide import decide
 from aliasip_operator.decision import Decision
 from aliasip_operator.observations import AgentLease, Observations, SwitchoverRequest
@@ -55,6 +55,7 @@ class Host:
     kernel: bool = False  # the alias addresses are on the interface
     renewed: float | None = None  # the agent Lease's renewTime (seconds)
     synced: bool = True  # the agent reconciled since its Lease was last invalid
+    refusal: str | None = None  # a refusal code: the agent cannot carry the addresses here
 
 
 @dataclass
@@ -68,6 +69,8 @@ class World:
     annotation: str | None = None
     conflicts: tuple[Finding, ...] = ()
     decisions: list[Decision] = field(default_factory=list)
+    foreign: str | None = None  # the MAC of a host that is not ours answering, if any
+    foreign_since: float | None = None  # when it started to (the claim's time)
 
     @classmethod
     def of(cls, *names: str, **kwargs: Any) -> World:
@@ -145,19 +148,36 @@ class World:
             # Deleting on link loss: the addresses never come back with the carrier
             # unless the agent re-adds them after a probe (kube-vip #682).
             host.kernel = False
-            self.report(name, NodeState.ERROR, message="link down")
+            self.report(name, NodeState.ERROR, message="InterfaceDown: link down")
+        elif host.refusal is not None:
+            # The agent cannot carry the addresses on this node (no covering subnet, a
+            # prefix mismatch, an unknown interface): it adds nothing and says so, named
+            # or not, for as long as the cause lasts (the generation, for a real agent).
+            host.kernel = False
+            self.report(name, NodeState.ERROR, message=f"{host.refusal}: {name} cannot serve")
         elif active:
-            if not host.kernel and others:
+            if not host.kernel and (others or self.foreign is not None):
                 self.report(
                     name,
                     NodeState.ERROR,
-                    message="AddressInUse: another node answers",
+                    message="AddressInUse: another host answers",
                     holder_heard=True,
                     observed_at=self.now,
                 )
                 return
             host.kernel = True
-            self.report(name, NodeState.HOLDING)
+            self.report(name, NodeState.HOLDING, foreign_claim=self.claim())
+        elif self.foreign is not None:
+            # A standby's pre-check hears a host that is not ours: it could not take the
+            # addresses either (AddressInUse), and it holds none.
+            host.kernel = False
+            self.report(
+                name,
+                NodeState.ERROR,
+                message=f"AddressInUse: {self.foreign} answers",
+                holder_heard=True,
+                observed_at=self.now,
+            )
         else:
             held = host.kernel
             host.kernel = False
@@ -169,6 +189,18 @@ class World:
                 holder_heard=bool(others),
                 observed_at=self.now,
             )
+
+    def claim(self) -> ForeignClaim | None:
+        """What a holder reports while a host that is not ours claims the address."""
+        if self.foreign is None:
+            return None
+        since = self.foreign_since if self.foreign_since is not None else self.t
+        return ForeignClaim(self.foreign, "198.18.0.50", at(since), defended=True)
+
+    def set_foreign(self, mac: str | None) -> None:
+        """A host that is not ours starts (a MAC) or stops (None) answering."""
+        if mac != self.foreign:
+            self.foreign, self.foreign_since = mac, (self.t if mac is not None else None)
 
     def renew(self, name: str) -> None:
         """The agent's Lease loop alone (a real agent renews apart from reconciling)."""

@@ -1,0 +1,96 @@
+"""Act only on a view you can prove fresh: agent Leases judged expired are read again.
+
+The operator learns of agent Lease renewals from a watch, which can deliver them late: a
+leader paused for a few seconds (SIGSTOP, a long GC, a starved node) resumes with its
+expiry timers due and the renewals made meanwhile still unread in its socket. A decision
+made then reads "expired" from a view that is merely old, and writes a false Degraded, a
+HolderAgentLost Warning, or even a failover.
+
+The rule: a judgement that a node's agent Lease does *not* vouch (expired, given up, or
+missing) may lead to a write only if it rests on a read of that Lease made after the
+moment the view says it stopped vouching. The glue asks ``unproven`` before it writes a
+decision; for every node named, it GETs the Lease (a read the API serves from its current
+state, so it is at least as new as anything the watch can still deliver), records it
+with ``confirm``, and decides again on ``merged``. A view that says "valid" needs no proof:
+at worst it delays a failover until the watch catches up, never causes a wrong move.
+
+Pure: no I/O, times passed in; ``handlers`` does the reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from aliasip_api.lease import AgentLease
+
+
+def invalid_since(lease: AgentLease | None, node: str) -> datetime | None:
+    """The moment from which ``lease`` (as viewed) stopped vouching for ``node``: its
+    expiry if it is ``node``'s, else when it was last written (given up or taken by
+    another holder); None when the view cannot say (no Lease, or no renew time)."""
+    if lease is None:
+        return None
+    if lease.holder == node:
+        return lease.expires_at
+    return lease.renew_time
+
+
+def newer(a: AgentLease | None, b: AgentLease | None) -> bool:
+    """Whether Lease view ``a`` is newer than ``b``: every write of an agent Lease (a
+    renewal, a release, a takeover) sets a later ``renewTime``, so the later one is the
+    later state of the same object."""
+    if a is None or a.renew_time is None:
+        return False
+    return b is None or b.renew_time is None or a.renew_time > b.renew_time
+
+
+@dataclass
+class LeaseViews:
+    """Per node: the Lease as last read by a GET (``fresh``, kept while it is newer than
+    the watch's view) and when that read was sent (``confirmed``)."""
+
+    fresh: dict[str, AgentLease | None] = field(default_factory=dict)
+    confirmed: dict[str, datetime] = field(default_factory=dict)
+
+    def merged(self, watched: Mapping[str, AgentLease]) -> dict[str, AgentLease]:
+        """The watch's view of the Leases (``watched``, by node), each replaced by the
+        Lease read since where that read is newer. A read that found no Lease (404)
+        counts until the watch says anything about that node (``observe``)."""
+        view = dict(watched)
+        for node, lease in self.fresh.items():
+            if lease is None:
+                view.pop(node, None)
+            elif newer(lease, view.get(node)):
+                view[node] = lease
+        return view
+
+    def observe(self, node: str, lease: AgentLease | None) -> None:
+        """A watch event for ``node``'s Lease: a read it has caught up with is dropped."""
+        if node in self.fresh and not newer(self.fresh[node], lease):
+            del self.fresh[node]
+
+    def confirm(self, node: str, lease: AgentLease | None, sent: datetime) -> None:
+        """``node``'s Lease as a GET sent at ``sent`` returned it (None: there is none)."""
+        self.fresh[node] = lease
+        known = self.confirmed.get(node)
+        if known is None or sent > known:
+            self.confirmed[node] = sent
+
+    def unproven(
+        self, nodes: Iterable[str], view: Mapping[str, AgentLease], now: datetime
+    ) -> list[str]:
+        """The nodes among ``nodes`` whose Lease ``view`` says does not vouch at ``now``
+        without a read made at or after the moment it stopped vouching: they must be
+        read before a decision resting on them is written. Sorted, no duplicates."""
+        found = []
+        for node in sorted(set(nodes)):
+            lease = view.get(node)
+            if lease is not None and lease.valid_for(node, now):
+                continue
+            since = invalid_since(lease, node)
+            known = self.confirmed.get(node)
+            if known is None or (since is not None and known < since):
+                found.append(node)
+        return found
