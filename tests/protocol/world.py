@@ -243,7 +243,9 @@ class World:
 
     def answering(self, name: str) -> set[str]:
         """Nodes whose MAC answers an ARP request for ``name``'s address now."""
-        return {n for n, node in self.nodes.items() if node.up and node.link and name in node.kernel}
+        return {
+            n for n, node in self.nodes.items() if node.up and node.link and name in node.kernel
+        }
 
     def working(self, n: str) -> bool:
         """Whether ``n``'s agent runs (alive, not stopped, on a running node)."""
@@ -476,9 +478,7 @@ class World:
 
     def observed(self, name: str, snap: Snapshot) -> Observed:
         aip = self.aliasips[name]
-        return Observed(
-            name, f"uid-{name}", aip.spec, snap.status, resource_version=str(snap.rv)
-        )
+        return Observed(name, f"uid-{name}", aip.spec, snap.status, resource_version=str(snap.rv))
 
     def agent_pass(self, n: str, full: bool) -> None:
         """One pass of ``n``'s reconcile task (daemon ``_reconcile_task``)."""
@@ -510,7 +510,7 @@ class World:
             outcomes[hold.aliasip] = outcome
             if fresh is not None:
                 observed[hold.aliasip] = fresh
-        for name, obs in observed.items():
+        for name in observed:
             mine = name in node.kernel
             base = outcomes.get(name, Outcome())
             outcomes[name] = replace(
@@ -597,9 +597,7 @@ class World:
                 + " (its probe skipped: the old holder confirmed)",
             )
 
-    def _hold_failed(
-        self, n: str, hold: Hold, message: str, heard: bool | None = None
-    ) -> Outcome:
+    def _hold_failed(self, n: str, hold: Hold, message: str, heard: bool | None = None) -> Outcome:
         agent, node = self.agents[n], self.nodes[n]
         agent.repeats.pop(hold.aliasip, None)
         node.kernel.discard(hold.aliasip)
