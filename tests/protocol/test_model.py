@@ -29,6 +29,7 @@ from hypothesis.stateful import (
 )
 
 from tests.protocol.behaviour import INTENDED, Behaviour, without
+from tests.protocol.runs import run_for
 from tests.protocol.world import World
 
 # PRODUCT BEHAVIOUR: the agent rules the model assumes (behaviour.py). INTENDED is issue
@@ -72,6 +73,36 @@ class Protocol(RuleBasedStateMachine):
         for _ in range(ticks):
             self.w.tick()
             self.w.check()
+
+    @rule(
+        name=aliasips,
+        fault=st.sampled_from(
+            ["partition", "partition_breaking_watch", "link_down", "kill_agent", "pause_agent"]
+        ),
+    )
+    def fault_on_holder(self, name: str, fault: str) -> None:
+        """A fault on the node the API names for ``name`` (faults on the holder are the
+        interesting ones; found by chance among 3 nodes they are rare)."""
+        holder = self.w.api.objects[name].status.active_node
+        if holder is None:
+            return
+        if fault.startswith("partition"):
+            self.w.partition(holder, breaks_watch=fault == "partition_breaking_watch")
+        else:
+            getattr(self.w, fault)(holder)
+
+    @rule()
+    def heal_links_and_partitions(self) -> None:
+        for n, node in self.w.nodes.items():
+            if not node.link:
+                self.w.link_up(n)
+            self.w.heal(n)
+
+    @rule(seconds=st.sampled_from([1.0, 3.0, 8.0]))
+    def control_plane_runs(self, seconds: float) -> None:
+        """Time passes with the operator deciding every tick on fresh caches and watch
+        events delivered at once to every agent that reaches the API."""
+        run_for(self.w, seconds)
 
     @rule(n=nodes, count=st.integers(1, 3))
     def deliver(self, n: str, count: int) -> None:
