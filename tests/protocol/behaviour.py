@@ -79,3 +79,10 @@ def without(behaviour: Behaviour, names: str) -> Behaviour:
     if unknown:
         raise ValueError(f"unknown rules {unknown}; the rules are {known}")
     return replace(behaviour, **dict.fromkeys(off, False))
+
+
+PRODUCT = without(INTENDED, "relist_after_cut_off")
+"""What the shipped agent keeps (nodeagent/aliasip_nodeagent/daemon.py): every rule but the
+relist on unfence. The agent reads each AliasIP afresh right before adding it
+(``read_before_add``) instead: one GET per add rather than a relist of every object by every
+agent after an API stall (the relist storm bench/scale.py saw at 50 x 1,000)."""

@@ -606,20 +606,12 @@ class World:
         return Outcome(error=message, heard=heard, observed_at=self.now if heard else None)
 
     def _watched(self, n: str, obs: Observed) -> str | None:
-        holder = watched_holder(n, obs)
-        # PRODUCT BEHAVIOUR: today a standby watches only the node ``activeNode`` names;
-        # issue 10: a node that is releasing (no holder, a move waiting for it) is
-        # watched like a holder, so its silence can be proven.
-        if holder is not None or not self.behaviour.watch_releasing:
-            return holder
-        status, spec = obs.status, obs.spec
-        moving = status.last_transition
-        if spec is None or status.active_node is not None or moving is None:
-            return None
-        old = moving.from_node
-        if moving.finished_at is not None or old is None or old == n:
-            return None
-        return old if n in spec.nodes or obs.view_of(n) is not None else None
+        # PRODUCT BEHAVIOUR: the shipped ``watched_holder`` watches a releasing node (no
+        # holder, a move waiting for it) like a holder, so its silence can be proven
+        # (issue 10); before, a standby watched only the node ``activeNode`` names.
+        if self.behaviour.watch_releasing or obs.status.active_node is not None:
+            return watched_holder(n, obs)
+        return None
 
     def _watch_holders(
         self, n: str, observed: dict[str, Observed], outcomes: dict[str, Outcome]
