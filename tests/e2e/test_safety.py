@@ -165,12 +165,9 @@ def test_a_refusal_every_node_repeats_is_one_stable_phase(
     events_then = len(lab.events("bad"))
     time.sleep(8.0)  # several resyncs of every agent and decisions of the operator
     later = lab.status("bad")
-    assert (later["activeNode"], later["epoch"], later["phase"]) == (
-        first["activeNode"],
-        first["epoch"],
-        first["phase"],
-    ), (first, later)
-    assert later["epoch"] <= len(lab.lab.node_names), later  # at most one try per node
+    keys = ("activeNode", "epoch", "phase")
+    assert [later.get(k) for k in keys] == [first.get(k) for k in keys], (first, later)
+    assert int(later.get("epoch") or 0) <= len(lab.lab.node_names), later  # a try per node
     assert len(lab.events("bad")) == events_then, lab.events("bad")
     warnings = [e["reason"] for e in lab.events("bad") if e.get("type") == "Warning"]
     assert len(warnings) == len(set(warnings)), warnings  # one Event per cause
