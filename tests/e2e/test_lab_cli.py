@@ -54,7 +54,7 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
 def test_up_status_kubectl_faults_down(state_dir: Path) -> None:
     out = ok(state_dir, "up", "--nodes", "2")
     assert "node1" in out and "node2" in out
-    assert len(namespaces(state_dir)) == 5  # switch, control plane, 2 nodes, client
+    assert len(namespaces(state_dir)) == 6  # switch, control plane, 2 nodes, client, observer
     report = status(state_dir)
     assert [n["name"] for n in report["nodes"]] == ["node1", "node2"]
     assert all(n["agent"]["running"] for n in report["nodes"])
@@ -71,8 +71,13 @@ def test_up_status_kubectl_faults_down(state_dir: Path) -> None:
     ok(state_dir, "kubectl", "wait", "aip/web", "--for=jsonpath={.status.phase}=Active",
        "--timeout=15s")  # fmt: skip
     probe = json.loads(ok(state_dir, "probe", "198.18.0.50", "--duration", "0.3", "--json"))
-    assert probe["answered"] > 0
-    assert {s["mac"] for s in probe["segments"]} == {"02:a1:00:00:00:0b"}
+    assert probe["client"]["answered"] > 0
+    assert {s["mac"] for s in probe["client"]["segments"]} == {"02:a1:00:00:00:0b"}
+    wire = probe["observer"]["aliases"]["198.18.0.50"]
+    assert wire["answered"] > 0 and wire["split_brain_rounds"] == 0
+    assert wire["macs"] == ["02:a1:00:00:00:0b"]
+    text = ok(state_dir, "probe", "198.18.0.50", "--duration", "0.2")
+    assert "client prober" in text and "wire observer" in text, text
 
     assert "switchover to node2 requested" in ok(state_dir, "switchover", "web", "--to", "node2")
     ok(state_dir, "kubectl", "wait", "aip/web", "--for=jsonpath={.status.activeNode}=node2",
