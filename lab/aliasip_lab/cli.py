@@ -7,6 +7,8 @@ aliasip-lab kubectl ARGS...           the real kubectl against the lab's API
 aliasip-lab probe ADDRESS [--interval-ms 10] [--duration S] [--json]
                                       the bounded client prober (client namespace) and the
                                       wire observer (observer namespace), side by side
+aliasip-lab chaos --seed N --minutes M [--nodes 3] [--aliasips 2] [--log FILE] [--replay FILE]
+                                      random combined faults; invariants checked on the wire
 aliasip-lab apiserver --listen ADDR:PORT [--kubeconfig PATH] [--state PATH]
                                       the embedded Kubernetes API server (until SIGTERM)
 faults and admin actions:
@@ -33,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return demo.main(rest)
     if command == "probe":
         return _probe(rest)
+    if command == "chaos":
+        from aliasip_lab import chaos
+
+        return chaos.main(rest)
     if command == "apiserver":
         from aliasip_lab.apiserver import runner
 

@@ -414,9 +414,17 @@ class Lab:
         return "UP" in flags and "state DOWN" not in out
 
     def held(self, host: Host) -> list[str]:
-        """The aliases aliasip added on the node (label ``IFNAME:aip``)."""
-        out = ip("-n", host.netns, "-o", "addr", "show", "dev", host.ifname, check=False).stdout
-        return [line.split()[3] for line in out.splitlines() if f"{host.ifname}:aip" in line]
+        """The aliases aliasip added on the node, IPv4 and IPv6: the addresses carrying
+        aliasip's mark (``IFA_PROTO``, which iproute2 6.1 does not show; read with the
+        agent's own netlink reader, opened inside the node's namespace). The IPv4 label
+        ``IFNAME:aip`` alone missed every IPv6 alias, so a rebooted node kept them."""
+        from aliasip_nodeagent.netlink import NetlinkHost
+
+        with netns(host.netns):
+            reader = NetlinkHost()
+        with reader:
+            owned = reader.snapshot(interface=host.ifname).owned()
+        return [str(a.address) for a in owned if a.interface == host.ifname]
 
     # -- faults and admin actions ----------------------------------------------------------
 
