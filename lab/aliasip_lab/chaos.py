@@ -180,8 +180,8 @@ class Run:
             result, ok = f"refused: {exc}".splitlines()[0][:300], False
         done = time.time()
         self.commands.append(Command(t, done, fault, dict(args), ok))
-        record = {"t": round(t - self.t0, 3), "fault": fault, "args": args, "ok": ok,
-                  "took": round(done - t, 3), "result": result, **context}  # fmt: skip
+        record = {"t": round(t - self.t0, 3), "at": round(t, 3), "fault": fault, "args": args,
+                  "ok": ok, "took": round(done - t, 3), "result": result, **context}  # fmt: skip
         self.log.write(json.dumps(record) + "\n")
         self.log.flush()
         return ok
@@ -481,6 +481,7 @@ def execute(
     return {
         "seed": seed,
         "minutes": minutes,
+        "started_at": run.t0,
         "replay": replay is not None,
         "nodes": lab.node_names,
         "aliasips": addresses,
@@ -543,7 +544,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         f"  converged {summary['converge_s']} s after the heal",
     ]
     for v in summary["violations"]:
-        lines.append(f"  VIOLATION {v['invariant']}: {v['detail']}")
+        when = f" at +{v['at'] - summary['started_at']:.1f} s" if v["at"] is not None else ""
+        lines.append(f"  VIOLATION {v['invariant']}{when}: {v['detail']}")
     if summary["violations"]:
         lines.append(f"  seed {summary['seed']}; fault log {summary['log']}")
         lines.append(f"  replay: aliasip-lab chaos --replay {summary['log']}")

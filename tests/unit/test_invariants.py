@@ -112,7 +112,5 @@ def test_a_stopped_node_is_powered_off_its_kernel_does_not_count() -> None:
 def test_a_deleted_aliasip_must_leave_every_kernel() -> None:
     samples = [sample(0, "node1"), Sample(10, "web", None, None, None, None, (f"{ADDR}/24",))]
     able, powered = ability([], NODES, 0.0)
-    (found,) = stray_aliases(
-        [Presence("node1", ADDR, 0.0, None)], samples, able, powered, end=20.0
-    )
+    (found,) = stray_aliases([Presence("node1", ADDR, 0.0, None)], samples, able, powered, end=20.0)
     assert "activeNode is None" in found.detail
