@@ -5,7 +5,10 @@ aliasip-lab up --nodes N              build the lab (state in $ALIASIP_LAB_DIR, 
 aliasip-lab down | status [--json]    remove it / what runs, who holds what
 aliasip-lab kubectl ARGS...           the real kubectl against the lab's API
 aliasip-lab probe ADDRESS [--interval-ms 10] [--duration S] [--json]
-                                      the bounded client prober (in the lab's client namespace)
+                                      the bounded client prober (client namespace) and the
+                                      wire observer (observer namespace), side by side
+aliasip-lab chaos --seed N --minutes M [--nodes 3] [--aliasips 2] [--log FILE] [--replay FILE]
+                                      random combined faults; invariants checked on the wire
 aliasip-lab apiserver --listen ADDR:PORT [--kubeconfig PATH] [--state PATH]
                                       the embedded Kubernetes API server (until SIGTERM)
 faults and admin actions:
@@ -14,7 +17,6 @@ faults and admin actions:
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 
@@ -33,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return demo.main(rest)
     if command == "probe":
         return _probe(rest)
+    if command == "chaos":
+        from aliasip_lab import chaos
+
+        return chaos.main(rest)
     if command == "apiserver":
         from aliasip_lab.apiserver import runner
 
@@ -44,21 +50,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _probe(rest: list[str]) -> int:
-    """In a lab, probe from its client namespace (where a client of the alias lives);
-    without one, from the namespace this runs in."""
+    """In a lab: the client prober (client namespace) and the wire observer (observer
+    namespace) side by side (``aliasip_lab.probeview``); without one, the prober alone,
+    from the namespace this runs in."""
     from aliasip_lab import prober
     from aliasip_lab.cluster import Lab, LabError, default_state_dir
 
-    if os.environ.get("ALIASIP_LAB_IN_CLIENT") != "1":
-        try:
-            client = Lab.attach(default_state_dir()).lan.client.netns
-        except LabError:
-            client = None
-        if client is not None:
-            os.environ["ALIASIP_LAB_IN_CLIENT"] = "1"
-            argv = ["ip", "netns", "exec", client, sys.executable, "-m", "aliasip_lab.prober"]
-            os.execvp("ip", [*argv, *rest])
-    return prober.main(rest)
+    try:
+        lab = Lab.attach(default_state_dir())
+    except LabError:
+        return prober.main(rest)
+    from aliasip_lab import probeview
+
+    return probeview.main(lab, rest)
 
 
 if __name__ == "__main__":

@@ -414,9 +414,17 @@ class Lab:
         return "UP" in flags and "state DOWN" not in out
 
     def held(self, host: Host) -> list[str]:
-        """The aliases aliasip added on the node (label ``IFNAME:aip``)."""
-        out = ip("-n", host.netns, "-o", "addr", "show", "dev", host.ifname, check=False).stdout
-        return [line.split()[3] for line in out.splitlines() if f"{host.ifname}:aip" in line]
+        """The aliases aliasip added on the node, IPv4 and IPv6: the addresses carrying
+        aliasip's mark (``IFA_PROTO``, which iproute2 6.1 does not show; read with the
+        agent's own netlink reader, opened inside the node's namespace). The IPv4 label
+        ``IFNAME:aip`` alone missed every IPv6 alias, so a rebooted node kept them."""
+        from aliasip_nodeagent.netlink import NetlinkHost
+
+        with netns(host.netns):
+            reader = NetlinkHost()
+        with reader:
+            owned = reader.snapshot(interface=host.ifname).owned()
+        return [str(a.address) for a in owned if a.interface == host.ifname]
 
     # -- faults and admin actions ----------------------------------------------------------
 
@@ -521,6 +529,60 @@ class Lab:
         )
         return f"{name}: switchover to {to} requested (annotation {SWITCHOVER_ANNOTATION})"
 
+    def _freeze_targets(self, target: str, node: str | None, leader_only: bool) -> list[Daemon]:
+        """The daemons ``freeze``/``thaw`` TARGET [NODE] names, or LabError (code 2) for a
+        target that does not exist."""
+        if target == "agent":
+            if node is None:
+                raise LabError("which agent? (`freeze agent NODE`)", code=2)
+            self.node(node)
+            daemon = self.daemon(f"agent {node}")
+            return [daemon] if daemon is not None else []
+        if node is not None:
+            raise LabError(f"{target} takes no NODE (got {node!r})", code=2)
+        if target == "api":
+            daemon = self.daemon("api")
+            return [daemon] if daemon is not None else []
+        if target == "operator":
+            operators = [self.daemon(f"operator {i}") for i in OPERATORS]
+            if leader_only:
+                leader = self.leader()
+                operators = [self.daemon(f"operator {leader}")] if leader else []
+            return [d for d in operators if d is not None]
+        raise LabError(f"cannot freeze {target!r} (targets: agent NODE, operator, api)", code=2)
+
+    def freeze(self, target: str, node: str | None = None, leader_only: bool = False) -> str:
+        """SIGSTOP a lab daemon: ``agent NODE``, ``operator`` (both replicas, or only the
+        leader with ``leader_only``), ``api``. It keeps its sockets and its view of the
+        world, and acts on that stale view when thawed."""
+        daemons = self._freeze_targets(target, node, leader_only)
+        if leader_only and target == "operator" and not daemons:
+            raise LabError("no operator leads (leader Lease held by nobody)")
+        running = [d for d in daemons if d.running]
+        if not running:
+            raise LabError(f"{_what(target, node)} is not running")
+        todo = [d for d in running if not d.frozen]
+        if not todo:
+            again = f"aliasip-lab thaw {target}{' ' + node if node else ''}"
+            raise LabError(f"{_what(target, node)} is already frozen (`{again}`)")
+        for daemon in todo:
+            daemon.freeze()
+        pids = ", ".join(f"{d.role} pid {d.workload_pid}" for d in todo)
+        return f"frozen (SIGSTOP): {pids}"
+
+    def thaw(self, target: str, node: str | None = None) -> str:
+        """SIGCONT what ``freeze`` stopped (every frozen operator replica for ``operator``)."""
+        frozen = [d for d in self._freeze_targets(target, node, False) if d.frozen]
+        if not frozen:
+            raise LabError(f"{_what(target, node)} is not frozen")
+        for daemon in frozen:
+            daemon.thaw()
+        return f"thawed (SIGCONT): {', '.join(d.role for d in frozen)}"
+
+    def frozen(self) -> list[str]:
+        """The roles of the frozen daemons."""
+        return [role for role, d in self.state.daemons.items() if d.frozen]
+
     # -- kubectl ---------------------------------------------------------------------------
 
     def kubectl_argv(self, *args: str) -> list[str]:
@@ -580,9 +642,14 @@ class Lab:
         running = daemon is not None and daemon.running
         return {
             "running": running,
+            "frozen": daemon is not None and daemon.frozen,
             "pid": daemon.pid if daemon is not None and running else None,
             "log": daemon.log if daemon is not None else None,
         }
+
+
+def _what(target: str, node: str | None) -> str:
+    return {"agent": f"the agent on {node}", "api": "the API server"}.get(target, "the operator")
 
 
 def _aliasip_row(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,10 @@
 later ``aliasip-lab kill-agent`` or ``down`` (another process) must find them again. A
 process is remembered by its pid *and* its start time (``/proc/PID/stat`` field 22), so a
 pid the kernel has since given to an unrelated process is never signalled.
+
+A daemon can be *frozen* (``aliasip-lab freeze``): SIGSTOP of the process doing the work,
+as a long GC pause, a VM stall or a stopped container would hold it; SIGCONT thaws it.
+Whether it is frozen is read from the kernel (``/proc/PID/stat`` state ``T``), not kept.
 """
 
 from __future__ import annotations
@@ -72,13 +76,32 @@ class Daemon:
             return self.pid
         return int(children[0]) if "aliasip_lab.supervise" in self.argv and children else self.pid
 
+    @property
+    def frozen(self) -> bool:
+        """Running, and its working process stopped by SIGSTOP."""
+        return self.running and _state(self.workload_pid) == "T"
+
+    def freeze(self, timeout_s: float = 2.0) -> None:
+        """SIGSTOP the working process; return once the kernel shows it stopped."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.workload_pid, signal.SIGSTOP)
+        deadline = time.monotonic() + timeout_s
+        while not self.frozen and self.running and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def thaw(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.workload_pid, signal.SIGCONT)
+
     def signal(self, sig: signal.Signals, timeout_s: float = 10.0) -> bool:
         """Send ``sig``; for SIGKILL/SIGTERM wait (bounded) until it is gone. False if it was
-        not running."""
+        not running. A frozen daemon is thawed after a SIGTERM, so it can act on it."""
         if not self.running:
             return False
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, sig)
+            if sig == signal.SIGTERM:
+                self.thaw()
         if sig in (signal.SIGKILL, signal.SIGTERM):
             self.wait_gone(timeout_s)
         return True
@@ -105,6 +128,15 @@ class Daemon:
         if not path.exists():
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter (R, S, T, Z ...); None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return text[text.rindex(")") + 2 :].split()[0]
 
 
 def _start_ticks(pid: int) -> int | None:

@@ -37,6 +37,8 @@ COMMANDS = {
     "cordon": "kubectl cordon NODE: planned move of its aliases",
     "uncordon": "kubectl uncordon NODE",
     "switchover": "NAME --to NODE: planned move by the switchover annotation",
+    "freeze": "agent NODE | operator [--leader] | api: SIGSTOP it (a stalled process)",
+    "thaw": "agent NODE | operator | api: SIGCONT what freeze stopped",
 }
 
 
@@ -63,6 +65,11 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("node", metavar="NODE")
     if command == "kill-operator":
         parser.add_argument("--leader", action="store_true", help="only the elected leader")
+    if command in ("freeze", "thaw"):
+        parser.add_argument("target", metavar="TARGET", help="agent, operator or api")
+        parser.add_argument("node", metavar="NODE", nargs="?", help="for agent: the node")
+    if command == "freeze":
+        parser.add_argument("--leader", action="store_true", help="operator: only the leader")
     if command == "switchover":
         parser.add_argument("name", metavar="NAME")
         parser.add_argument("--to", required=True, metavar="NODE")
@@ -85,6 +92,8 @@ def actions(args: argparse.Namespace) -> dict[str, Callable[[Lab], str]]:
         "cordon": lambda lab: lab.cordon(args.node, cordoned=True),
         "uncordon": lambda lab: lab.cordon(args.node, cordoned=False),
         "switchover": lambda lab: lab.switchover(args.name, args.to),
+        "freeze": lambda lab: lab.freeze(args.target, args.node, leader_only=args.leader),
+        "thaw": lambda lab: lab.thaw(args.target, args.node),
     }
 
 
@@ -138,22 +147,28 @@ def _progress(text: str) -> None:
     print(f"  {text}", flush=True)
 
 
+def _state(daemon: dict[str, Any]) -> str:
+    if not daemon["running"]:
+        return "DOWN"
+    return "FROZEN" if daemon.get("frozen") else "running"
+
+
 def _summary(report: dict[str, Any]) -> str:
     """``status`` for people: one line per process, node and AliasIP."""
     api = report["api"]
     lines = [
         f"lab in {report['stateDir']} (since {report['created']})",
-        f"API server   {api['url']}  {'running' if api['running'] else 'DOWN'}"
+        f"API server   {api['url']}  {_state(api)}"
         + ("" if report.get("apiReachable") else f"  unreachable: {report.get('apiError')}"),
     ]
     for op in report["operators"]:
         role = "leader" if op["leader"] else "standby"
-        state = f"running ({role})" if op["running"] else "DOWN"
+        state = f"{_state(op)} ({role})" if op["running"] else "DOWN"
         lines.append(f"operator     {op['identity']:<8} {state}")
     lines.append("")
     lines.append(f"{'NODE':<8} {'ADDRESS':<17} {'AGENT':<8} {'LAN':<5} {'API':<5} ALIASES")
     for node in report["nodes"]:
-        agent = "running" if node["agent"]["running"] else "DOWN"
+        agent = _state(node["agent"])
         api_link = "up" if node["management"] == "up" else "cut"
         extra = " (cordoned)" if node["cordoned"] else ""
         aliases = ", ".join(node["aliases"]) or "-"

@@ -3,6 +3,10 @@
     switch ns: br0 ── p-node1 ══ eth1 (node1 ns, 198.18.0.11/24, 2001:2::b/64)
                   ── p-node2 ══ eth1 (node2 ns, 198.18.0.12/24, 2001:2::c/64)
                   ── p-client ══ eth1 (client ns, 198.18.0.100/24, 2001:2::64/64)
+                  ── p-observer ══ eth1 (observer ns, 198.18.0.101/24, 2001:2::65/64)
+
+The observer namespace is where the wire observer (``aliasip_lab.observer``) runs: a host
+of its own on the LAN, whose broadcast questions come from its own stationary address.
 
 Host number n gets the n-th address of each subnet (so ::b is 11 in hexadecimal).
 
@@ -38,6 +42,8 @@ SUBNET6 = ipaddress.IPv6Network("2001:2::/64")
 MGMT_SUBNET = ipaddress.IPv4Network("198.19.0.0/24")
 MGMT_IFNAME = "mgmt0"
 API_HOST_ID = 1
+CLIENT_HOST_ID = 100
+OBSERVER_HOST_ID = 101
 IFNAME = "eth1"
 _NAME_RE = re.compile(rf"^{PREFIX}(\d+)x\d+-")
 _counter = itertools.count(1)
@@ -45,7 +51,7 @@ _counter = itertools.count(1)
 
 @dataclass(frozen=True)
 class Host:
-    """One namespace on the LAN: a node or the client."""
+    """One namespace on the LAN: a node, the client or the observer."""
 
     name: str
     netns: str
@@ -116,6 +122,7 @@ class Lan:
     switch_ns: str
     nodes: list[Host]
     client: Host
+    observer: Host
     api_ns: str | None = None
     _processes: list[subprocess.Popen[str]] = field(default_factory=list)
 
@@ -159,13 +166,14 @@ class Lan:
                 Host(f"node{i}", f"{tag}-node{i}", 10 + i, subnet4=subnet)
                 for i in range(1, nodes + 1)
             ],
-            client=Host("client", f"{tag}-client", 100, subnet4=subnet),
+            client=Host("client", f"{tag}-client", CLIENT_HOST_ID, subnet4=subnet),
+            observer=Host("observer", f"{tag}-observer", OBSERVER_HOST_ID, subnet4=subnet),
             api_ns=f"{tag}-api" if management else None,
         )
 
     @property
     def hosts(self) -> list[Host]:
-        return [*self.nodes, self.client]
+        return [*self.nodes, self.client, self.observer]
 
     def node(self, name: str) -> Host:
         return next(h for h in self.hosts if h.name == name)

@@ -9,8 +9,11 @@ with the same ``Lab`` methods the ``aliasip-lab`` fault commands call. The test 
 - the API through kubectl (the real client: apply from YAML, printer columns, annotate)
   and a plain client for status and Events;
 - each node's kernel through iproute2 (not the agent's pyroute2 code);
-- the wire through the 10 ms prober in the client namespace (which MAC answered, gaps,
-  split-brain samples).
+- the wire through two witnesses started together by ``probe()``: the 10 ms client
+  prober in the client namespace (ICMP through the client's neighbour cache: the outage
+  a client lives through, which MAC served it) and the wire observer in its own namespace
+  (a broadcast ARP/NS every 10 ms: every MAC that answers, so *split-brain rounds* --
+  two kernels answering at once, which the client cannot see -- are counted there).
 
 Every wait is bounded; ``Lab.down`` runs afterwards, also on failure, and the test checks
 that no namespace of its lab is left.
@@ -28,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,6 +42,8 @@ from aliasip_lab.capture import Capture
 from aliasip_lab.cluster import Lab, tag_for
 from aliasip_lab.lan import existing_namespaces, ip
 from aliasip_lab.nsenter import netns
+from aliasip_lab.observation import split_brain_rounds
+from aliasip_lab.observer import Running
 from tests.agent.support import is_echo_request
 
 T = TypeVar("T")
@@ -64,13 +69,16 @@ def eventually(
 
 @dataclass
 class Probe:
-    """A running client prober; ``report()`` waits for its end and decodes the JSON."""
+    """A running client prober and wire observer; ``report()`` waits for their end: the
+    prober's JSON, with the observer's report under ``"wire"``."""
 
     proc: subprocess.Popen[str]
+    observer: Running
 
     def report(self, timeout: float = 60) -> dict[str, Any]:
         out, _ = self.proc.communicate(timeout=timeout)
         found: dict[str, Any] = json.loads(out)
+        found["wire"] = self.observer.finish()
         return found
 
     def finish(self, settle_s: float = 0.3) -> dict[str, Any]:
@@ -84,6 +92,9 @@ class Probe:
 @dataclass
 class E2ELab:
     lab: Lab
+    workdir: Path
+    _observers: int = 0
+    _running: list[Running] = field(default_factory=list)
 
     # -- the user, through kubectl ---------------------------------------------------------
 
@@ -181,17 +192,29 @@ class E2ELab:
     # -- the wire --------------------------------------------------------------------------
 
     def probe(self, address: str, seconds: float, wait_on: str | None = None) -> Probe:
-        """The 10 ms client prober for ``seconds``; with ``wait_on``, return once its
-        echo requests reach that node (a fault injected earlier would go unseen)."""
+        """The 10 ms client prober and the wire observer for ``seconds``; with
+        ``wait_on``, return once the echo requests reach that node and the observer sent
+        its first round (a fault injected earlier would go unseen)."""
         argv = [
             "ip", "netns", "exec", self.lab.lan.client.netns, sys.executable, "-m",
             "aliasip_lab.prober", address.split("/")[0], "--interface", "eth1",
             "--interval-ms", "10", "--duration", str(seconds), "--json",
         ]  # fmt: skip
-        probe = Probe(subprocess.Popen(argv, stdout=subprocess.PIPE, text=True))
+        observer = self.observe(address, seconds=seconds + 0.2)
+        probe = Probe(subprocess.Popen(argv, stdout=subprocess.PIPE, text=True), observer)
         if wait_on is not None:
             self.wait_probing(wait_on)
+            observer.wait_started()
         return probe
+
+    def observe(self, *addresses: str, seconds: float = 60.0) -> Running:
+        """The wire observer on ``addresses`` for at most ``seconds``: ``finish()`` returns
+        its report; ``split_brain_rounds(report)`` counts two MACs answering one round."""
+        self._observers += 1
+        events = self.workdir / f"observer-{self._observers}.jsonl"
+        running = Running(self.lab.lan.observer.netns, list(addresses), seconds, events)
+        self._running.append(running)
+        return running
 
     def wait_probing(self, node: str, timeout: float = 10.0) -> None:
         host = self.lab.node(node)
@@ -205,8 +228,10 @@ class E2ELab:
         return self.lab.node(node).mac
 
     def served_by(self, report: dict[str, Any], *nodes: str) -> None:
-        """The client heard exactly these nodes in this order, never two at once."""
-        assert report["split_brain_samples"] == [], report["split_brain_samples"]
+        """The client heard exactly these nodes in this order, and on the wire no round
+        was ever answered by two MACs (the observer's split-brain rounds)."""
+        wire = report["wire"]
+        assert split_brain_rounds(wire) == 0, [a["split_brain"] for a in wire["aliases"].values()]
         macs = [s["mac"] for s in report["segments"]]
         assert macs == [self.mac(n) for n in nodes], report["segments"]
 
@@ -235,10 +260,12 @@ def e2e_lab(nodes: int = 3) -> Iterator[E2ELab]:
     state_dir = workdir / "lab"
     made: E2ELab | None = None
     try:
-        made = E2ELab(Lab.up(state_dir, nodes))
+        made = E2ELab(Lab.up(state_dir, nodes), workdir)
         yield made
     finally:
         if made is not None:
+            for running in made._running:
+                running.kill()
             print(made.logs())  # shown by pytest only when the test failed
         Lab.down(state_dir)
         shutil.rmtree(workdir, ignore_errors=True)

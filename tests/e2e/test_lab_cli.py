@@ -54,7 +54,7 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
 def test_up_status_kubectl_faults_down(state_dir: Path) -> None:
     out = ok(state_dir, "up", "--nodes", "2")
     assert "node1" in out and "node2" in out
-    assert len(namespaces(state_dir)) == 5  # switch, control plane, 2 nodes, client
+    assert len(namespaces(state_dir)) == 6  # switch, control plane, 2 nodes, client, observer
     report = status(state_dir)
     assert [n["name"] for n in report["nodes"]] == ["node1", "node2"]
     assert all(n["agent"]["running"] for n in report["nodes"])
@@ -71,8 +71,13 @@ def test_up_status_kubectl_faults_down(state_dir: Path) -> None:
     ok(state_dir, "kubectl", "wait", "aip/web", "--for=jsonpath={.status.phase}=Active",
        "--timeout=15s")  # fmt: skip
     probe = json.loads(ok(state_dir, "probe", "198.18.0.50", "--duration", "0.3", "--json"))
-    assert probe["answered"] > 0
-    assert {s["mac"] for s in probe["segments"]} == {"02:a1:00:00:00:0b"}
+    assert probe["client"]["answered"] > 0
+    assert {s["mac"] for s in probe["client"]["segments"]} == {"02:a1:00:00:00:0b"}
+    wire = probe["observer"]["aliases"]["198.18.0.50"]
+    assert wire["answered"] > 0 and wire["split_brain_rounds"] == 0
+    assert wire["macs"] == ["02:a1:00:00:00:0b"]
+    text = ok(state_dir, "probe", "198.18.0.50", "--duration", "0.2")
+    assert "client prober" in text and "wire observer" in text, text
 
     assert "switchover to node2 requested" in ok(state_dir, "switchover", "web", "--to", "node2")
     ok(state_dir, "kubectl", "wait", "aip/web", "--for=jsonpath={.status.activeNode}=node2",
@@ -101,9 +106,35 @@ def test_up_status_kubectl_faults_down(state_dir: Path) -> None:
     ok(state_dir, "start-operator")
     ok(state_dir, "restart-api")
     assert status(state_dir)["apiReachable"] is True
+
+    assert "frozen (SIGSTOP): agent node1" in ok(state_dir, "freeze", "agent", "node1")
+    report = status(state_dir)
+    assert [(n["agent"]["running"], n["agent"]["frozen"]) for n in report["nodes"]] == [
+        (True, True), (True, False),
+    ]  # fmt: skip
+    again = run(state_dir, "freeze", "agent", "node1")
+    assert again.returncode == 3 and "the agent on node1 is already frozen" in again.stderr
+    assert "FROZEN" in ok(state_dir, "status")
+    ok(state_dir, "thaw", "agent", "node1")
+    assert not status(state_dir)["nodes"][0]["agent"]["frozen"]
+    ok(state_dir, "freeze", "operator", "--leader")
+    assert sum(op["frozen"] for op in status(state_dir)["operators"]) == 1
+    ok(state_dir, "thaw", "operator")
+    ok(state_dir, "freeze", "api")
+    frozen = status(state_dir)
+    assert frozen["api"]["frozen"] is True and frozen["apiReachable"] is False
+    ok(state_dir, "thaw", "api")
+    assert status(state_dir)["apiReachable"] is True
+
+    # `down` removes frozen daemons too (SIGKILL reaches a stopped process).
+    ok(state_dir, "freeze", "agent", "node2")
+    ok(state_dir, "freeze", "operator")
+    ok(state_dir, "freeze", "api")
     assert "removed" in ok(state_dir, "down")
     assert namespaces(state_dir) == []
     assert not state_dir.exists()
+    left = subprocess.run(["pgrep", "-f", str(state_dir)], capture_output=True, text=True)
+    assert left.stdout.strip() == "", "frozen lab processes survived `down`"
 
 
 BAD_INPUT = [
@@ -114,6 +145,13 @@ BAD_INPUT = [
     (("up",), 3, "a lab is already up in"),
     (("start-operator",), 3, "both operator replicas are already running"),
     (("start-agent", "node1"), 3, "the agent on node1 is already running"),
+    (("freeze", "agent", "node9"), 2, "no node 'node9' in this lab"),
+    (("freeze", "agent"), 2, "which agent? (`freeze agent NODE`)"),
+    (("freeze", "kubelet"), 2, "cannot freeze 'kubelet' (targets: agent NODE, operator, api)"),
+    (("freeze", "api", "node1"), 2, "api takes no NODE (got 'node1')"),
+    (("thaw", "agent", "node1"), 3, "the agent on node1 is not frozen"),
+    (("thaw", "operator"), 3, "the operator is not frozen"),
+    (("thaw", "api"), 3, "the API server is not frozen"),
 ]
 
 

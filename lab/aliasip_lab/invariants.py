@@ -1,0 +1,279 @@
+"""The chaos run's invariants, checked over what its witnesses recorded (pure).
+
+Witnesses: the wire observer's report (``aliasip_lab.observer``), kernel truth's presence
+intervals (``aliasip_lab.kerneltruth``), status samples of every AliasIP (the runner polls
+the API every ``POLL_S``) and the log of lab commands the runner issued. The invariants:
+
+(a) ``split-brain``: never two MACs answering one alias in one observer round.
+(b) ``stray-alias``: never an alias in the kernel of a powered node that is not the
+    AliasIP's ``status.activeNode`` for longer than a bounded moment, counted only while
+    that node's agent can act: it runs, is not frozen, and either reaches the API (its
+    management cable and the API server are up) or has lost its LAN carrier (the carrier
+    rule: a node without carrier drops its aliases on its own). The bound is
+    ``REACTION_S`` when the node could already act as the status changed, ``RECOVERY_S``
+    when it just became able (an agent started, thawed, reconnected: it must notice first).
+    A stopped node (``stop-node``) is powered off: its kernel is not on any wire and
+    ``start-node`` flushes it, so it is left out while stopped.
+(c) ``convergence``: once every fault is healed, each AliasIP is Active with one holder
+    (kernel truth has the alias on exactly ``activeNode``) answering on the wire (the
+    observer's last answers are that node's MAC alone) within ``CONVERGE_S``.
+(d) ``untouched``: every node's addresses other than the aliases (stationary ones and the
+    foreign ones the run added) are the same before and after.
+(e) ``epoch``: an AliasIP's ``status.epoch`` never decreases (per object uid: a deleted
+    and recreated AliasIP starts again).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from aliasip_lab.kerneltruth import Presence, bare
+
+POLL_S = 0.1
+"""How often the runner samples every AliasIP's status (one list call)."""
+REACTION_S = 2.0
+"""(b) A running agent that reaches the API drops an alias it no longer holds within its
+resync interval (1 s in the lab, and at once on a watch event), plus the status
+sampling's ``POLL_S`` and API latency on a loaded 2-core host: 2 s."""
+RECOVERY_S = 10.0
+"""(b) An agent that has just become able to act (started, thawed, its API path back, the
+API server restarted) needs to start (imports), reconnect its watches with back-off and
+read afresh before it can drop what it should not hold: 10 s."""
+CONVERGE_S = 30.0
+"""(c) From the moment every fault is healed to one Active holder answering on the wire:
+operators restarted by their supervisor (back-off up to 10 s), agents' Leases renewed,
+a failover's Lease expiry (3 s) and wire probe, the agents' start-up: 30 s."""
+SAMPLE_S = 0.02
+"""(b) is checked on a 20 ms grid: far below its bounds."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    invariant: str  # split-brain, stray-alias, convergence, untouched, epoch
+    at: float | None  # epoch seconds, when known
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One AliasIP as the status poller saw it at ``at`` (``uid`` None: it did not exist)."""
+
+    at: float
+    name: str
+    uid: str | None
+    active: str | None
+    phase: str | None
+    epoch: int | None
+    addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Command:
+    """A lab command the runner issued: started at ``t``, returned at ``done_t`` (epoch
+    seconds), and whether the lab did it (``ok``; a refusal changes nothing)."""
+
+    t: float
+    done_t: float
+    fault: str
+    args: Mapping[str, Any]
+    ok: bool
+
+
+# -- (a) -------------------------------------------------------------------------------------
+
+
+def split_brain(report: Mapping[str, Any]) -> list[Violation]:
+    found = []
+    for alias in report["aliases"].values():
+        for run in alias["split_brain"]:
+            found.append(
+                Violation(
+                    "split-brain", run["since"],
+                    f"{alias['address']}: {run['rounds']} observer round(s) answered by "
+                    f"{', '.join(run['macs'])} (rounds {run['first_round']}-{run['last_round']})",
+                )
+            )  # fmt: skip
+        if alias["split_brain_rounds"] and not alias["split_brain"]:
+            found.append(Violation("split-brain", None, f"{alias['address']}: records dropped"))
+    return found
+
+
+# -- (e) -------------------------------------------------------------------------------------
+
+
+def epochs(samples: Iterable[Sample]) -> list[Violation]:
+    found = []
+    last: dict[tuple[str, str], Sample] = {}
+    for sample in sorted(samples, key=lambda s: s.at):
+        if sample.uid is None or sample.epoch is None:
+            continue
+        key = (sample.name, sample.uid)
+        before = last.get(key)
+        if before is not None and before.epoch is not None and sample.epoch < before.epoch:
+            found.append(
+                Violation(
+                    "epoch", sample.at, f"{sample.name}: epoch {before.epoch} -> {sample.epoch}"
+                )
+            )
+        last[key] = sample
+    return found
+
+
+# -- (d) -------------------------------------------------------------------------------------
+
+
+def untouched(
+    before: Mapping[str, Sequence[str]], after: Mapping[str, Sequence[str]], at: float
+) -> list[Violation]:
+    found = []
+    for node in sorted(before):
+        lost = sorted(set(before[node]) - set(after.get(node, ())))
+        added = sorted(set(after.get(node, ())) - set(before[node]))
+        if lost or added:
+            found.append(
+                Violation("untouched", at, f"{node}: lost {lost or '-'}, gained {added or '-'}")
+            )
+    return found
+
+
+# -- (b) -------------------------------------------------------------------------------------
+
+Timeline = list[tuple[float, bool]]  # (from when, value), sorted
+
+
+def ability(
+    commands: Iterable[Command], nodes: Sequence[str], start: float
+) -> tuple[dict[str, Timeline], dict[str, Timeline]]:
+    """Per node, when its agent could act (see the module docstring) and when it was
+    powered (not stopped), from the commands the lab did."""
+    state = {n: {"agent": True, "frozen": False, "mgmt": True, "lan": True, "power": True}
+             for n in nodes}  # fmt: skip
+    api = {"up": True, "frozen": False}
+    changes: list[tuple[float, str | None, str, bool]] = []
+    for c in commands:
+        if not c.ok:
+            continue
+        node = c.args.get("node")
+        target = c.args.get("target")
+        if c.fault in ("kill-agent", "stop-node"):
+            changes += [(c.t, node, "agent", False), (c.t, node, "frozen", False)]
+        if c.fault == "stop-node":
+            changes += [(c.t, node, "mgmt", False), (c.t, node, "lan", False),
+                        (c.t, node, "power", False)]  # fmt: skip
+        if c.fault == "start-node":
+            changes += [(c.t, node, "power", True), (c.done_t, node, "agent", True),
+                        (c.done_t, node, "mgmt", True), (c.done_t, node, "lan", True)]  # fmt: skip
+        if c.fault == "start-agent":
+            changes.append((c.done_t, node, "agent", True))
+        if c.fault in ("partition", "heal"):
+            changes.append((c.t, node, "mgmt", c.fault == "heal"))
+        if c.fault in ("link-down", "link-up"):
+            changes.append((c.t, node, "lan", c.fault == "link-up"))
+        if c.fault in ("freeze", "thaw") and target == "agent":
+            changes.append((c.t, node, "frozen", c.fault == "freeze"))
+        if c.fault in ("freeze", "thaw") and target == "api":
+            changes.append((c.t, None, "frozen", c.fault == "freeze"))
+        if c.fault == "restart-api":
+            changes += [(c.t, None, "up", False), (c.done_t, None, "up", True),
+                        (c.done_t, None, "frozen", False)]  # fmt: skip
+    able: dict[str, Timeline] = {n: [(start, True)] for n in nodes}
+    powered: dict[str, Timeline] = {n: [(start, True)] for n in nodes}
+    for at, node, key, value in sorted(changes, key=lambda c: c[0]):
+        if node is None:
+            api[key] = value
+        elif node in state:
+            state[node][key] = value
+        for n in nodes:
+            s = state[n]
+            reaches_api = s["mgmt"] and api["up"] and not api["frozen"]
+            can = s["agent"] and not s["frozen"] and (reaches_api or not s["lan"])
+            _append(able[n], at, bool(can))
+            _append(powered[n], at, bool(s["power"]))
+    return able, powered
+
+
+def _append(timeline: Timeline, at: float, value: bool) -> None:
+    if timeline[-1][1] != value:
+        timeline.append((at, value))
+
+
+def holders(samples: Iterable[Sample]) -> dict[str, list[tuple[float, str | None]]]:
+    """Per alias address (bare), ``status.activeNode`` over time: the sampled AliasIP
+    whose spec lists the address (None while it does not exist)."""
+    by_address: dict[str, list[tuple[float, str | None]]] = {}
+    owner: dict[str, str] = {}  # address -> AliasIP name
+    for sample in sorted(samples, key=lambda s: s.at):
+        for address in sample.addresses:
+            owner[bare(address)] = sample.name
+        for address, name in owner.items():
+            if name == sample.name:
+                active = sample.active if sample.uid is not None else None
+                timeline = by_address.setdefault(address, [])
+                if not timeline or timeline[-1][1] != active:
+                    timeline.append((sample.at, active))
+    return by_address
+
+
+def stray_aliases(
+    presences: Iterable[Presence],
+    samples: Iterable[Sample],
+    able: Mapping[str, Timeline],
+    powered: Mapping[str, Timeline],
+    end: float,
+    reaction_s: float = REACTION_S,
+    recovery_s: float = RECOVERY_S,
+) -> list[Violation]:
+    """(b): each run of an alias in a non-holder's kernel longer than its allowance."""
+    timeline = holders(samples)
+    able_times = {n: [t for t, _ in tl] for n, tl in able.items()}
+    powered_times = {n: [t for t, _ in tl] for n, tl in powered.items()}
+
+    def lookup(times: list[float], tl: Timeline, t: float) -> tuple[float, bool]:
+        return tl[max(bisect.bisect_right(times, t) - 1, 0)]
+
+    found = []
+    for p in presences:
+        changes = timeline.get(p.address)
+        if not changes or p.node not in able:
+            continue
+        times = [t for t, _ in changes]
+        stray_since: float | None = None
+        reported = False
+        until = p.until if p.until is not None else end
+        steps = int((until - p.since) / SAMPLE_S) + 1
+        for t in (p.since + i * SAMPLE_S for i in range(steps)):
+            index = bisect.bisect_right(times, t) - 1
+            holder = changes[index][1] if index >= 0 else p.node  # before any sample: ok
+            if holder == p.node or not lookup(powered_times[p.node], powered[p.node], t)[1]:
+                stray_since, reported = None, False
+                continue
+            if stray_since is None:
+                stray_since = t
+            able_since, can = lookup(able_times[p.node], able[p.node], t)
+            if not can or reported:
+                continue
+            clock = max(stray_since, able_since)
+            allowance = reaction_s if able_since <= stray_since else recovery_s
+            if t - clock > allowance:
+                found.append(
+                    Violation(
+                        "stray-alias", stray_since,
+                        f"{p.address} in {p.node}'s kernel while activeNode is {holder}: "
+                        f"more than {allowance:g} s while its agent could act "
+                        f"(counted from {clock:.3f})",
+                    )
+                )  # fmt: skip
+                reported = True
+    return found
+
+
+def first(violations: Iterable[Violation]) -> Violation | None:
+    ordered = sorted(violations, key=lambda v: v.at if v.at is not None else float("inf"))
+    return next(itertools.islice(ordered, 1), None)

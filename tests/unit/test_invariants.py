@@ -1,0 +1,116 @@
+"""The chaos run's invariant checks (pure), on hand-made observations."""
+
+from __future__ import annotations
+
+from aliasip_lab.invariants import (
+    RECOVERY_S,
+    Command,
+    Sample,
+    ability,
+    epochs,
+    split_brain,
+    stray_aliases,
+    untouched,
+)
+from aliasip_lab.kerneltruth import Presence
+
+NODES = ["node1", "node2"]
+ADDR = "198.18.0.50"
+
+
+def sample(at: float, active: str | None, epoch: int = 1, uid: str | None = "u1") -> Sample:
+    return Sample(at, "web", uid, active, "Active", epoch, (f"{ADDR}/24",))
+
+
+def cmd(t: float, fault: str, ok: bool = True, done: float | None = None, **args: str) -> Command:
+    return Command(t, t if done is None else done, fault, args, ok)
+
+
+def test_split_brain_runs_become_violations() -> None:
+    report = {"aliases": {ADDR: {"address": ADDR, "split_brain_rounds": 2, "split_brain": [
+        {"since": 5.0, "rounds": 2, "macs": ["a", "b"], "first_round": 9, "last_round": 10},
+    ]}}}  # fmt: skip
+    (found,) = split_brain(report)
+    assert (found.invariant, found.at) == ("split-brain", 5.0)
+    assert "a, b" in found.detail
+    clean = {"aliases": {ADDR: {"address": ADDR, "split_brain_rounds": 0, "split_brain": []}}}
+    assert split_brain(clean) == []
+
+
+def test_epochs_never_decrease_per_object() -> None:
+    assert epochs([sample(1, "node1", 1), sample(2, "node2", 3), sample(3, "node2", 3)]) == []
+    (found,) = epochs([sample(1, "node1", 4), sample(2, "node1", 2)])
+    assert found.invariant == "epoch" and "4 -> 2" in found.detail
+    # A recreated object (another uid) starts again at 1: not a decrease.
+    assert epochs([sample(1, "node1", 4), sample(2, "node1", 1, uid="u2")]) == []
+
+
+def test_untouched_names_what_was_lost_and_gained() -> None:
+    before = {"node1": ["inet 198.18.0.11/24"], "node2": ["inet 198.18.0.12/24"]}
+    assert untouched(before, before, 9.0) == []
+    (found,) = untouched(before, {"node1": [], "node2": before["node2"]}, 9.0)
+    assert "node1: lost ['inet 198.18.0.11/24']" in found.detail
+
+
+def test_ability_follows_the_faults() -> None:
+    able, powered = ability(
+        [
+            cmd(10, "partition", node="node1"),
+            cmd(12, "heal", node="node1"),
+            cmd(20, "freeze", target="api"),
+            cmd(21, "thaw", target="api"),
+            cmd(30, "stop-node", node="node2"),
+            cmd(40, "start-node", done=41, node="node2"),
+            cmd(50, "kill-agent", ok=False, node="node1"),  # refused: changes nothing
+            cmd(60, "partition", node="node1"),
+            cmd(61, "link-down", node="node1"),  # no carrier: it must act on its own again
+        ],
+        NODES,
+        0.0,
+    )
+    assert able["node1"] == [(0, True), (10, False), (12, True), (20, False), (21, True),
+                             (60, False), (61, True)]  # fmt: skip
+    assert able["node2"] == [(0, True), (20, False), (21, True), (30, False), (41, True)]
+    assert powered["node2"] == [(0, True), (30, False), (40, True)]
+    assert powered["node1"] == [(0.0, True)]
+
+
+def test_a_stray_alias_beyond_the_reaction_bound_is_a_violation() -> None:
+    samples = [sample(0, "node1"), sample(10, "node2", 2)]
+    able, powered = ability([], NODES, 0.0)
+    quick = [Presence("node1", ADDR, 0.0, 11.0), Presence("node2", ADDR, 10.5, None)]
+    assert stray_aliases(quick, samples, able, powered, end=20.0) == []
+    slow = [Presence("node1", ADDR, 0.0, 13.0)]
+    (found,) = stray_aliases(slow, samples, able, powered, end=20.0)
+    assert found.invariant == "stray-alias" and abs((found.at or 0) - 10.0) < 0.05
+    assert "while activeNode is node2" in found.detail
+
+
+def test_a_node_that_cannot_act_is_not_blamed_until_it_can() -> None:
+    samples = [sample(0, "node1"), sample(10, None, 2)]
+    # node1 is cut from the API at 5 (a switchover it cannot see), healed at 30.
+    able, powered = ability(
+        [cmd(5, "partition", node="node1"), cmd(30, "heal", node="node1")], NODES, 0.0
+    )
+    within = [Presence("node1", ADDR, 0.0, 30 + RECOVERY_S - 1)]
+    assert stray_aliases(within, samples, able, powered, end=60.0) == []
+    beyond = [Presence("node1", ADDR, 0.0, 30 + RECOVERY_S + 1)]
+    assert len(stray_aliases(beyond, samples, able, powered, end=60.0)) == 1
+
+
+def test_a_stopped_node_is_powered_off_its_kernel_does_not_count() -> None:
+    samples = [sample(0, "node1"), sample(10, "node2", 2)]
+    able, powered = ability(
+        [cmd(9, "stop-node", node="node1"), cmd(40, "start-node", done=40.2, node="node1")],
+        NODES,
+        0.0,
+    )
+    kept = [Presence("node1", ADDR, 0.0, 40.0)]  # start-node flushes it as it boots
+    assert stray_aliases(kept, samples, able, powered, end=60.0) == []
+
+
+def test_a_deleted_aliasip_must_leave_every_kernel() -> None:
+    samples = [sample(0, "node1"), Sample(10, "web", None, None, None, None, (f"{ADDR}/24",))]
+    able, powered = ability([], NODES, 0.0)
+    (found,) = stray_aliases([Presence("node1", ADDR, 0.0, None)], samples, able, powered, end=20.0)
+    assert "activeNode is None" in found.detail
