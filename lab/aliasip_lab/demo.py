@@ -46,6 +46,9 @@ from aliasip_lab.capture import Capture, Frame
 from aliasip_lab.cluster import SYSTEM_NAMESPACE, Lab, LabError, tag_for
 from aliasip_lab.lan import existing_namespaces
 from aliasip_lab.nsenter import netns
+from aliasip_lab.observation import split_brain_rounds
+from aliasip_lab.observer import Running
+from aliasip_lab.observer import summary as observer_summary
 from aliasip_lab.prober import ProbeReport
 from aliasip_lab.timeline import (
     AgentRecord,
@@ -341,6 +344,7 @@ class Client:
     prober: subprocess.Popen[str]
     capture: Capture
     started: float  # epoch seconds
+    observer: Running
 
     def wait_reply(self, mac: str, since: float, timeout_s: float) -> float | None:
         """When the first echo reply from ``mac`` reached the client after ``since``."""
@@ -365,6 +369,13 @@ class Client:
             raise DemoFailed(f"the client prober failed: {stderr.strip()}")
         return ProbeReport.from_dict(json.loads(stdout))
 
+    def wire(self) -> dict[str, Any]:
+        """The wire observer's report (its bounded run ends with the prober's)."""
+        try:
+            return self.observer.report(timeout_s=PROBE_S + 15)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            raise DemoFailed(f"the wire observer failed: {exc}") from None
+
 
 @contextlib.contextmanager
 def client_watching(lab: Lab, out: Out) -> Iterator[Client]:
@@ -385,6 +396,17 @@ def client_watching(lab: Lab, out: Out) -> Iterator[Client]:
         f"client: probing {ALIAS} every {PROBE_INTERVAL_MS} ms for {PROBE_S:g} s "
         f"(prober process in {client.netns}); capturing its wire"
     )
+    observer = Running(
+        lab.lan.observer.netns,
+        [str(ALIAS)],
+        PROBE_S,
+        lab.state_dir / "observer.jsonl",
+        interval_ms=PROBE_INTERVAL_MS,
+    )
+    out.step(
+        f"wire observer: asking the LAN who has {ALIAS} every {PROBE_INTERVAL_MS} ms "
+        f"(broadcast ARP from {lab.lan.observer.ipv4.ip}), recording every MAC that answers"
+    )
     started = time.time()
     prober = subprocess.Popen(
         argv,
@@ -394,11 +416,13 @@ def client_watching(lab: Lab, out: Out) -> Iterator[Client]:
         start_new_session=True,
     )
     try:
-        yield Client(prober, capture, started)
+        observer.wait_started()
+        yield Client(prober, capture, started, observer)
     finally:
         if prober.poll() is None:
             prober.kill()
             prober.communicate(timeout=5)
+        observer.kill()
         capture.stop()
 
 
@@ -509,8 +533,9 @@ def play(lab: Lab, out: Out) -> int:
         out.step("gathering the evidence: Events, agent logs, kubectl get / describe")
         evidence = gather(lab)
         report = client.report(out)
+        wire = client.wire()
         frames = client.capture.frames()
-    return print_report(lab, moves, evidence, report, frames, out)
+    return print_report(lab, moves, evidence, report, wire, frames, out)
 
 
 # -- the evidence and the report -------------------------------------------------------------
@@ -597,6 +622,7 @@ def print_report(
     moves: list[Move],
     evidence: Evidence,
     report: ProbeReport,
+    wire: dict[str, Any],
     frames: list[Frame],
     out: Out,
 ) -> int:
@@ -609,11 +635,14 @@ def print_report(
         outcomes.append(outcome)
         _print_move(outcome, steps, out)
     _print_summary(outcomes, report, out)
+    out.line("")
+    for row in observer_summary(wire):
+        out.line(row)
     out.line("\n$ kubectl get aip")
     out.block(evidence.get_aip)
     out.line(f"\n$ kubectl describe aip {NAME}   (its Events section)")
     out.block(_events_section(evidence.describe))
-    return verdict(lab, outcomes, report, out)
+    return verdict(lab, outcomes, report, wire, out)
 
 
 def _print_move(outcome: Outcome, steps: list[Step], out: Out) -> None:
@@ -666,9 +695,13 @@ def _events_section(describe: str) -> str:
     return "\n".join(lines[start:]) if start is not None else "(no Events section)"
 
 
-def verdict(lab: Lab, outcomes: list[Outcome], report: ProbeReport, out: Out) -> int:
-    """0 only if both moves ended with the client answered by the new node and no probe
-    was ever answered by two MACs; otherwise 1, naming each failure."""
+def verdict(
+    lab: Lab, outcomes: list[Outcome], report: ProbeReport, wire: dict[str, Any], out: Out
+) -> int:
+    """0 only if both moves ended with the client answered by the new node, no probe was
+    ever answered by two MACs, and no round of the wire observer was either (the client
+    sees one MAC at a time; the wire shows two hosts answering at once); otherwise 1,
+    naming each failure."""
     failures = []
     for o in outcomes:
         if o.view.first_new is None:
@@ -676,6 +709,9 @@ def verdict(lab: Lab, outcomes: list[Outcome], report: ProbeReport, out: Out) ->
     split = report.split_brain_samples()
     if split:
         failures.append(f"{len(split)} probes answered by two MACs (split brain): seq {split[:10]}")
+    rounds = split_brain_rounds(wire)
+    if rounds:
+        failures.append(f"{rounds} observer rounds answered by two MACs on the wire (split brain)")
     if len(outcomes) != 2:
         failures.append(f"{len(outcomes)} moves instead of 2")
     if failures:
@@ -683,7 +719,8 @@ def verdict(lab: Lab, outcomes: list[Outcome], report: ProbeReport, out: Out) ->
         return 1
     last = outcomes[-1].move.new
     out.line(
-        f"\nOK: both moves done, 0 split-brain samples; the client reaches {ALIAS} on {last} "
+        f"\nOK: both moves done, 0 split-brain samples at the client, 0 split-brain rounds "
+        f"of {wire['rounds']} on the wire; the client reaches {ALIAS} on {last} "
         f"({lab.lan.node(last).mac})"
     )
     return 0
