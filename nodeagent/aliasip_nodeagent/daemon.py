@@ -46,13 +46,17 @@ from typing import Any, TypeVar
 
 from aliasip_api.lease import AGENT_LEASE_PREFIX, AgentLease, agent_lease_name, parse_lease
 from aliasip_nodeagent import errors
+from aliasip_nodeagent.announcing import Announcements
+from aliasip_nodeagent.claimwatch import ClaimWatch
 from aliasip_nodeagent.dataplane import Announce, Netlink, apply_alias
 from aliasip_nodeagent.hoststate import HeldAlias, HostState
 from aliasip_nodeagent.kube import ApiError, ApiUnavailable, KubeApi, Listing
+from aliasip_nodeagent.logfmt import kv
 from aliasip_nodeagent.placement import AliasRequest, Placement, decide_placement
 from aliasip_nodeagent.reconcile import Hold, Observed, matches, observe, plan, requests_for
 from aliasip_nodeagent.relevance import concerns, held_texts
 from aliasip_nodeagent.report import Outcome, needs_write, patch_body, view_for
+from aliasip_nodeagent.retries import HoldRetries
 from aliasip_nodeagent.watch import lease_lapsed, report_due, watched_holder
 
 log = logging.getLogger("aliasip.agent")
@@ -61,17 +65,6 @@ EventHandler = Callable[[str | None, dict[str, Any]], None]
 # A standby's pass for a holder whose Lease expires runs this long after the expiry (the
 # operator counts an observation only at or after it).
 EXPIRY_SLACK_S = 0.01
-
-
-def kv(event: str, **fields: object) -> str:
-    """A structured log line: ``event=... key=value ...`` (values with spaces quoted)."""
-    parts = [f"event={event}"]
-    for key, value in fields.items():
-        if value is None:
-            continue
-        text = str(value)
-        parts.append(f'{key}="{text}"' if (" " in text or not text) else f"{key}={text}")
-    return " ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -137,7 +130,6 @@ class Agent:
         self._lease_objs: dict[str, dict[str, Any]] = {}
         self.leases_synced = False
         self._watched_holders: set[str] = set()
-        self._announced: dict[str, float] = {}  # last announcement per AliasIP key
         self._kernel: HostState | None = None  # the last kernel snapshot, while still true
         self._expiry_wakes: dict[str, tuple[datetime, asyncio.TimerHandle]] = {}
         self.synced = False
@@ -150,7 +142,21 @@ class Agent:
         self._wake = asyncio.Event()
         self._full_pass = True
         self._dataplane = asyncio.Lock()
-        self._repeats: dict[str, asyncio.Task[None]] = {}
+        # Every announcement round, keyed by address and gated by holding (announcing);
+        # refused holds back off (retries); foreign claims are heard and answered (claims).
+        self.announcements = Announcements(announcer, dataplane, settings.node)
+        self.retries = HoldRetries(self.wake)
+        self.claims = ClaimWatch(
+            settings.node,
+            self.announcements,
+            self.retries,
+            netlink,
+            dataplane,
+            self._dataplane,
+            changed=self._kernel_changed,
+            fenced=lambda: self.fenced,
+            now=now,
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = threading.Event()
 
@@ -171,9 +177,11 @@ class Agent:
             await stop.wait()
         finally:
             self._stopping.set()
-            for task in [*tasks, *self._repeats.values()]:
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, *self._repeats.values(), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.claims.close()
+            await self.announcements.close()
             # Deliberately no release: a stopped agent is not a failover (design.md).
             log.info(kv("stop", node=self.settings.node, note="aliases kept for the next agent"))
 
@@ -189,6 +197,11 @@ class Agent:
     def wake(self, full: bool = False) -> None:
         self._full_pass = self._full_pass or full
         self._wake.set()
+
+    def _kernel_changed(self) -> None:
+        """Changed behind the reconcile's back (a claim ceased): read the kernel, pass."""
+        self._kernel = None
+        self.wake()
 
     # ------------------------------------------------------------------ lease and fence
 
@@ -261,6 +274,7 @@ class Agent:
                     )
                     if not result.conflict_mac:
                         continue
+                    self.announcements.revoke(h.address.ip, "another host answers for it")
                     self._kernel = None
                     await self._io(self.netlink.delete, h)
                 except (errors.AliasError, OSError) as exc:
@@ -446,6 +460,7 @@ class Agent:
         this node, before or after the change (``relevance``): at 1,000 AliasIPs the other
         nodes' events are almost all of them."""
         name = str((obj.get("metadata") or {}).get("name", ""))
+        self.announcements.on_event(self.settings.node, kind, obj)  # stops rounds at once
         before = self.objects.get(name)
         if kind == "DELETED":
             self.objects.pop(name, None)
@@ -522,13 +537,12 @@ class Agent:
         observed = self._observe_concerned()
         by_name = {o.name: o for o in observed}
         p = plan(node, observed, held_now, self.newest)
+        self.announcements.follow(p)  # before any change: rounds only for what is held
         self.newest = self._fences(p.newest, full)
         for name in p.stale:
             log.info(kv("stale-ignored", node=node, aliasip=name, epoch=by_name[name].status.epoch))
         outcomes: dict[str, Outcome] = {}
         for r in p.releases:
-            if r.aliasip is not None:
-                self._stop_repeats(by_name[r.aliasip].key if r.aliasip in by_name else "")
             outcome = outcomes.get(r.aliasip or "", Outcome())
             try:
                 deleted = await self._io(self.netlink.delete, r.held)
@@ -566,8 +580,6 @@ class Agent:
                     outcomes[h.aliasip] = await self._keep(h, snapshot)
                 continue  # nothing to change between full passes
             outcomes[h.aliasip] = await self._hold(h)
-        holding = {h.key for h in p.holds}
-        self._announced = {k: t for k, t in self._announced.items() if k in holding}
         # Report from the kernel's truth, not from what the actions meant to do: read it
         # again when this pass changed it (or tried to), else the pass's snapshot is it.
         touched = bool(p.releases) or any(not h.adopt for h in p.holds)
@@ -576,9 +588,10 @@ class Agent:
             self._held = held_texts([h.address.ip for h in held])
         else:
             held = held_now
+        self.claims.update(held)  # listen for claims on exactly what is held now
         for obs in observed:
             base = outcomes.get(obs.name, Outcome())
-            outcomes[obs.name] = _with_holdings(base, obs, held)
+            outcomes[obs.name] = self.claims.annotate(obs, _with_holdings(base, obs, held))
         return outcomes, observed
 
     def _fences(self, planned: Mapping[str, int], full: bool) -> dict[str, int]:
@@ -606,15 +619,17 @@ class Agent:
             placements = [decide_placement(r, snapshot) for r in h.requests]
         except errors.AliasError as exc:
             return await self._hold_failed(h, exc)
-        now = time.monotonic()
-        last = self._announced.get(h.key)
-        if last is None or now - last >= self.settings.announce_refresh_s:
-            self._announced[h.key] = now
-            await self._announce_round(h, placements)
+        await self.announcements.refresh(h, placements, self.settings.announce_refresh_s)
         return Outcome(interface=placements[0].interface if placements else None)
 
     async def _hold(self, h: Hold) -> Outcome:
         node = self.settings.node
+        waiting = self.retries.waiting(h)
+        if waiting is not None:
+            return waiting  # refused lately: retried later, not on every pass
+        if not h.probe and self.retries.must_probe(h):
+            h = replace(h, probe=True)  # refused before: the wire is asked again
+        announcer = self.announcements.holding(h)  # its first round is gated too
         placements: list[tuple[Placement, bool]] = []
         try:
             for request in h.requests:
@@ -622,7 +637,7 @@ class Agent:
                     apply_alias,
                     request,
                     self.netlink,
-                    self.announcer,
+                    announcer,
                     probe_wait_s=self.settings.probe_wait_s if h.probe else None,
                 )
                 placements.append((result.placement, result.changed))
@@ -641,14 +656,9 @@ class Agent:
                     )
         except errors.AliasError as exc:
             return await self._hold_failed(h, exc)
+        self.retries.held(h)
         if not h.adopt or any(changed for _, changed in placements):
-            self._announced[h.key] = time.monotonic()
-            self._stop_repeats(h.key)
-            task = asyncio.create_task(  # noqa: RUF006 (kept in self._repeats)
-                self._announce_repeats(h, [p for p, _ in placements]),
-                name=f"announce-{h.aliasip}",
-            )
-            self._repeats[h.key] = task
+            self.announcements.start(h, [p for p, _ in placements])
         elif h.adopt:
             log.debug(kv("adopt", node=node, aliasip=h.aliasip, epoch=h.epoch))
         interface = placements[0][0].interface if placements else None
@@ -667,7 +677,7 @@ class Agent:
                 error=exc.message,
             )
         )
-        self._stop_repeats(h.key)
+        self.announcements.revoke_key(h.key, "the hold failed")
         message = f"{exc.code}: {exc.message}"
         self._kernel = None  # this pass adds and deletes: the next one reads the kernel
         for held in (await self._io(self.netlink.snapshot)).owned():
@@ -687,35 +697,10 @@ class Agent:
                 except errors.AliasError as err:
                     message += f"; deleting {held.address} failed: {err.message}"
         heard = True if isinstance(exc, errors.AddressInUse) else None
-        return Outcome(error=message, heard=heard, observed_at=self.now() if heard else None)
-
-    async def _announce_repeats(self, h: Hold, placements: list[Placement]) -> None:
-        """The remaining announcement rounds of ``spec.announce``, on the loop."""
-        for _ in range(h.announce_count - 1):
-            await asyncio.sleep(h.announce_interval_s)
-            await self._announce_round(h, placements)
-
-    async def _announce_round(self, h: Hold, placements: list[Placement]) -> None:
-        """One announcement of each address, on the data-path thread; a failure is logged
-        (the address stays: an announcement is a courtesy to the neighbours' caches)."""
-        for p in placements:
-            try:
-                await self._io(self.announcer.announce, p.interface, p.mac, p.address.ip)
-            except (errors.AliasError, OSError) as exc:
-                log.warning(
-                    kv(
-                        "announce-failed",
-                        node=self.settings.node,
-                        aliasip=h.aliasip,
-                        address=p.address,
-                        error=exc,
-                    )
-                )
-
-    def _stop_repeats(self, key: str) -> None:
-        task = self._repeats.pop(key, None)
-        if task is not None:
-            task.cancel()
+        outcome = Outcome(error=message, heard=heard, observed_at=self.now() if heard else None)
+        if heard:  # another host answers: asking again at once would hear it again
+            self.retries.refused([r.ip for r in h.requests], outcome)
+        return outcome
 
     # ------------------------------------------------------------------ watch the holders
 
