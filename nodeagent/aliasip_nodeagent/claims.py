@@ -215,7 +215,7 @@ def claim_filter(addresses: list[IPAddress]) -> list[Instruction]:
     """
     v4 = sorted({a for a in addresses if a.version == 4}, key=int)
     v6 = sorted({a for a in addresses if a.version == 6}, key=int)
-    coarse = 2 * len(v4) + 9 * len(v6) + 24 > BPF_MAXINSNS
+    coarse = 2 * len(v4) + 9 * len(v6) + 32 > BPF_MAXINSNS
     prog: list[Instruction] = [
         (_LD_H_ABS, 0, 0, _SKF_AD_PKTTYPE),
         (_JMP_JEQ_K, 0, 1, _PACKET_OUTGOING),
@@ -238,6 +238,9 @@ def claim_filter(addresses: list[IPAddress]) -> list[Instruction]:
     na: list[Instruction] = [
         (_LD_B_ABS, 0, 0, 20),
         (_JMP_JEQ_K, 1, 0, IPPROTO_ICMPV6),
+        (_RET_K, 0, 0, 0),
+        (_LD_B_ABS, 0, 0, 21),
+        (_JMP_JEQ_K, 1, 0, ND_HOP_LIMIT),
         (_RET_K, 0, 0, 0),
         (_LD_B_ABS, 0, 0, 54),
         (_JMP_JEQ_K, 1, 0, ND_NEIGHBOR_ADVERT),
