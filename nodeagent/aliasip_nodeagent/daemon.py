@@ -15,9 +15,10 @@ Tasks, one concern each:
 - **watch** (a daemon thread: the client blocks): lists AliasIPs, then watches from the
   list's resourceVersion, resumes after a broken stream, relists after 410 Gone; every
   change wakes the reconcile task;
-- **reconcile**: the only task that changes the kernel. It plans with ``reconcile.plan``
-  (pure), applies releases then holds through ``dataplane``, starts the remaining
-  announcement rounds as tasks on the loop (``spec.announce``), and reports
+- **reconcile**: the only task that changes the kernel (a foreign claim's cease aside,
+  ``claimwatch``). It plans with ``reconcile.plan`` (pure), applies releases then holds
+  through ``dataplane``, has ``announcing`` send the remaining announcement rounds
+  (``spec.announce``; only while the address is held at that epoch), and reports
   ``status.nodes.<node>`` with a merge patch of its own key only when the view changed;
 - **resync**: wakes the reconcile every ``resync_interval_s`` for a full pass: re-adds a
   missing alias, re-announces held ones, and finds link loss (the data path refuses a

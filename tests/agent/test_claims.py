@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -19,6 +20,7 @@ from scapy.layers.inet6 import (
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet
 
+from aliasip_api.status import ForeignClaim, NodeState
 from aliasip_nodeagent.backoff import Backoff, delay_for
 from aliasip_nodeagent.claims import (
     DEFEND_INTERVAL_S,
@@ -32,6 +34,8 @@ from aliasip_nodeagent.claims import (
     parse_frame,
 )
 from aliasip_nodeagent.hoststate import IPAddress
+from aliasip_nodeagent.reconcile import observe
+from aliasip_nodeagent.report import Outcome, needs_write, patch_body, view_for
 
 HELD4 = ipaddress.ip_address("198.18.0.50")
 HELD6 = ipaddress.ip_address("2001:2::50")
@@ -73,19 +77,19 @@ CASES: list[tuple[str, Packet, str | None]] = [
         "another host's request sent from the held address",
         arp(1, OTHER, "198.18.0.50", "198.18.0.1"),
         OTHER,
-    ),  # noqa: E501
+    ),
     (
         "a request asking for the address (client, wire observer)",
         arp(1, ASKER, "198.18.0.10", "198.18.0.50"),
         None,
-    ),  # noqa: E501
+    ),
     ("an ARP probe (a standby, RFC 5227 2.1.1)", arp(1, OTHER, "0.0.0.0", "198.18.0.50"), None),
     ("our own announcement", arp(1, OURS, "198.18.0.50", "198.18.0.50"), None),
     (
         "our own MAC as sender, relayed by another port",
         arp(2, OURS, "198.18.0.50", "198.18.0.50", src=OTHER),
         None,
-    ),  # noqa: E501
+    ),
     ("another address's announcement", arp(1, OTHER, "198.18.0.51", "198.18.0.51"), None),
     ("NA for the address with another target MAC", na(OTHER, "2001:2::50", OTHER), OTHER),
     ("NA for the address without a target option", na(OTHER, "2001:2::50", None), OTHER),
@@ -273,3 +277,44 @@ def test_backoff_jitter_is_bounded() -> None:
         Backoff(jitter=2.0)
     with pytest.raises(ValueError, match="first_s"):
         Backoff(first_s=0.0)
+
+
+# ------------------------------------------------------------------- the report
+
+
+def test_the_view_carries_the_claim_and_is_written_once_per_step() -> None:
+    """``foreignClaim`` rides on the holder's view; the same claim again is no write, a
+    cease (defended false, error, holderHeard) is one, a new episode is one."""
+    body = {
+        "apiVersion": "aliasip.io/v1alpha1",
+        "kind": "AliasIP",
+        "metadata": {"name": "web", "uid": "u"},
+        "spec": {"addresses": ["198.18.0.50/24"], "nodes": ["node1", "node2"]},
+        "status": {"activeNode": "node1", "epoch": 2},
+    }
+    obs = observe(body)
+    claim = ForeignClaim(OTHER, "198.18.0.50", WALL, defended=True)
+    holding = Outcome(holds_all=True, holds_any=True, interface="eth1")
+    plain = view_for("node1", obs, holding, WALL)
+    defended = view_for("node1", obs, replace(holding, foreign_claim=claim), WALL)
+    assert defended is not None and defended.foreign_claim == claim
+    assert needs_write(plain, defended)
+    later = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
+    again = view_for("node1", obs, replace(holding, foreign_claim=claim), later)
+    assert not needs_write(defended, again)
+    ceased_claim = replace(claim, defended=False)
+    ceased = view_for(
+        "node1",
+        obs,
+        Outcome(error="AddressInUse: x", heard=True, observed_at=WALL, foreign_claim=ceased_claim),
+        later,
+    )
+    assert ceased is not None and ceased.state is NodeState.ERROR
+    assert (ceased.holder_heard, ceased.foreign_claim) == (True, ceased_claim)
+    assert needs_write(defended, ceased)
+    episode = replace(holding, foreign_claim=replace(claim, at=later))
+    assert needs_write(defended, view_for("node1", obs, episode, later))
+    # Cleared: the patch sends null for it (RFC 7386), so the old claim does not linger.
+    assert needs_write(defended, plain)
+    assert plain is not None
+    assert patch_body("node1", plain)["status"]["nodes"]["node1"]["foreignClaim"] is None
