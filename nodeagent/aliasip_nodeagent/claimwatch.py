@@ -94,6 +94,7 @@ class ClaimWatch:
         self._held: dict[IPAddress, HeldAlias] = {}
         self._episodes: dict[IPAddress, Conflicts] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._forget_wakes: dict[IPAddress, asyncio.TimerHandle] = {}
 
     # -- which interfaces and addresses -------------------------------------------------
 
@@ -131,6 +132,8 @@ class ClaimWatch:
             self._close(interface)
         for task in self._tasks:
             task.cancel()
+        for handle in self._forget_wakes.values():
+            handle.cancel()
 
     def listening(self) -> dict[str, list[IPAddress]]:
         """Interfaces listened on, and the addresses each listens for (for tests)."""
@@ -185,8 +188,12 @@ class ClaimWatch:
             self._spawn(self._defend(held))
         else:
             self._spawn(self._cease(held, mac, fenced))
+        # A pass right after the episode's end clears the report (one timer per address).
+        known = self._forget_wakes.pop(address, None)
+        if known is not None:
+            known.cancel()
         loop = asyncio.get_running_loop()
-        loop.call_later(FORGET_AFTER_S + 0.05, self._changed)  # clears the report then
+        self._forget_wakes[address] = loop.call_later(FORGET_AFTER_S + 0.05, self._changed)
         return act
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
