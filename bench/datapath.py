@@ -12,7 +12,9 @@ from node1 to node2, all measured in the same run under the same conditions:
 
 For each move the client-seen outage comes from the 10 ms ICMP prober
 (``aliasip_lab.prober``) run in the client namespace, and the moment the first gratuitous
-ARP reached the client from a kernel-timestamped capture there. Every per-node command runs
+ARP reached the client from a kernel-timestamped capture there. Over the same window the
+wire observer (``bench.probing.observing``) counts split-brain rounds (two MACs answering
+one broadcast ARP request) and the holderless time on the wire. Every per-node command runs
 through ``ip netns exec``, so the subprocess methods all pay the same (separately
 measured) namespace-entry overhead. Results go to ``bench/results/datapath.{json,md}``.
 
@@ -53,8 +55,10 @@ from bench.probing import (
     finish_prober,
     forget_neighbour,
     move_by_hand,
+    observing,
     start_prober,
     wait_prober_ready,
+    wire_figures,
 )
 
 ALIAS = ipaddress.IPv4Address("198.18.0.50")
@@ -247,7 +251,7 @@ def first_garp_at(frames: list[Frame], mac: str) -> float | None:
 def timed_run(bench: Bench, method: Method, prober_s: float) -> Json:
     """Reset, start the prober, wait out locktime, move once; the raw figures of that move."""
     reset_to_node1(bench)
-    with capture_on(bench.client) as cap:
+    with capture_on(bench.client) as cap, observing(bench.lan, ALIAS, prober_s) as observer:
         proc = start_prober(bench.lan, ALIAS, prober_s)
         wait_prober_ready(cap, proc, ALIAS, bench.node1.host.mac)
         time.sleep(LOCKTIME_WAIT_S)  # since the client learnt node1's MAC, and the reset
@@ -255,8 +259,9 @@ def timed_run(bench: Bench, method: Method, prober_s: float) -> Json:
         timing = method.move(bench)
         moved_at = time.time()
         report = finish_prober(proc, prober_s)
+        wire = wire_figures(observer.finish(), ALIAS)
         frames = cap.frames()
-    return run_record(bench, timing, report, frames, state, moved_at, prober_s)
+    return {**run_record(bench, timing, report, frames, state, moved_at, prober_s), **wire}
 
 
 def run_record(
@@ -361,11 +366,12 @@ def ratio(value: float | None, floor: float | None) -> float | None:
 def summarize_methods(runs: dict[str, list[Json]]) -> dict[str, Json]:
     """Per method: summaries of each figure, and ratios of medians to the floor's."""
     keys = ("outage_ms", "wall_ms", "first_garp_after_add_ms", "first_garp_after_start_ms",
-            "probe_ms", "lost_probes")  # fmt: skip
+            "probe_ms", "lost_probes", "holderless_ms")  # fmt: skip
     out: dict[str, Json] = {}
     for name, records in runs.items():
         out[name] = {key: summary([r[key] for r in records]) for key in keys}
         out[name]["split_brain_samples"] = sum(len(r["split_brain_samples"]) for r in records)
+        out[name]["split_brain_rounds"] = sum(r["split_brain_rounds"] for r in records)
     floor = out["floor"]
     for figures in out.values():
         figures["outage_ratio_to_floor"] = ratio(
@@ -395,8 +401,9 @@ def moves_table(results: Json) -> list[str]:
     """The main table: outage, wall time, first announcement, ratios to the floor."""
     lines = [
         "| method | outage ms | wall ms | add step → first GARP ms | probe ms "
-        "| outage ÷ (a) | wall ÷ (a) | lost probes (median) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| outage ÷ (a) | wall ÷ (a) | lost probes (median) | wire holderless ms "
+        "| wire split-brain rounds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for method in METHODS:
         s = results["summary"][method.name]
@@ -404,7 +411,8 @@ def moves_table(results: Json) -> list[str]:
             f"| {method.label} | {fmt(s['outage_ms'])} | {fmt(s['wall_ms'])} "
             f"| {fmt(s['first_garp_after_add_ms'])} | {fmt(s['probe_ms'])} "
             f"| {fmt_ratio(s['outage_ratio_to_floor'])} | {fmt_ratio(s['wall_ratio_to_floor'])} "
-            f"| {s['lost_probes']['median']:.0f} |"
+            f"| {s['lost_probes']['median']:.0f} | {fmt(s['holderless_ms'])} "
+            f"| {s['split_brain_rounds']} |"
         )
     return lines
 
@@ -459,7 +467,10 @@ def markdown(results: Json) -> str:
         "",
         "Figures are median (min-max). Outage: the prober's longest gap between two answered",
         "probes (0 = no probe lost; resolution one interval). Wall: the whole move as run by",
-        "this script. Subprocess methods include `ip netns exec` (see start-up table).",
+        "this script. Subprocess methods include `ip netns exec` (see start-up table). Wire:",
+        "the wire observer (broadcast ARP for the alias every 10 ms, every answering MAC",
+        "recorded) over the same window: holderless = the longest run of rounds nobody",
+        "answered; split-brain rounds = rounds answered by two MACs, summed over the runs.",
         "",
         *moves_table(results),
         "",

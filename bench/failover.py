@@ -1,10 +1,11 @@
 """aliasip against its peers, side by side: same lab, same client prober, same run.
 
-    .venv/bin/python -m bench.failover --runs 10
+    .venv/bin/python -m bench.failover --runs 10 [--out-dir DIR]
 
 Builds one lab (``aliasip-lab up``: three node namespaces with real agents, the embedded
-API server, two operator replicas, a client) and measures, with the 10 ms client prober
-and the same ``bench.peers.measure`` for every method:
+API server, two operator replicas, a client, the wire observer's namespace) and measures,
+with the 10 ms client prober and the wire observer over the same window, and the same
+``bench.peers.measure`` for every method:
 
 - aliasip (AliasIP ``bench``, 198.18.0.50/24, nodes node1 and node2): planned switchover
   (the ``aliasip.io/switchover-to`` annotation), node loss (``stop-node``: agent killed,
@@ -16,8 +17,14 @@ and the same ``bench.peers.measure`` for every method:
   stop/start, and keepalived (VRRPv3) with ``advert_int`` 1 and 0.1 for a graceful stop,
   node loss and link down (``bench.peers``).
 
+Per trial and per scenario: the client-seen outage and takeover (prober), and from the
+wire observer the split-brain rounds (rounds answered by two or more MACs), the longest
+two-MAC run and the holderless time (the longest run of rounds nobody answered). Whatever
+the wire shows is the figure, for aliasip and for its peers alike.
+
 Prints a table with ratios (aliasip ÷ floor, aliasip ÷ keepalived for the same fault) and
-stores it in bench/results/failover.md and every trial in bench/results/failover.json.
+stores it in DIR/failover.md and every trial in DIR/failover.json (DIR: bench/results by
+default; a short trial run goes elsewhere, so it never stands for the stored figures).
 """
 
 from __future__ import annotations
@@ -171,15 +178,22 @@ def ratios(results: dict[Scenario, list[Json]], advert_ints: Sequence[float]) ->
     return "\n".join(lines)
 
 
-def write(results: dict[Scenario, list[Json]], advert_ints: Sequence[float], argv: str) -> str:
+def write(
+    results: dict[Scenario, list[Json]],
+    advert_ints: Sequence[float],
+    argv: str,
+    out_dir: Path = RESULTS,
+) -> str:
     text = "\n".join(
         [
-            "# Failover: aliasip and its peers, same lab, same prober, same run",
+            "# Failover: aliasip and its peers, same lab, same prober and wire observer, same run",
             "",
             f"`{argv}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
             f"{os.cpu_count()} CPUs, Linux {platform.release()}. Client-seen outage = the "
             "largest gap between two answered 10 ms probes; takeover = fault injected → first "
             "echo reply from the new holder at the client (kernel timestamp).",
+            "",
+            peers.TABLE_NOTE,
             "",
             peers.table(results),
             "",
@@ -187,9 +201,9 @@ def write(results: dict[Scenario, list[Json]], advert_ints: Sequence[float], arg
             "",
         ]
     )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "failover.md").write_text(text)
-    (RESULTS / "failover.json").write_text(
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "failover.md").write_text(text)
+    (out_dir / "failover.json").write_text(
         json.dumps({s.name: r for s, r in results.items()}, indent=1, default=str) + "\n"
     )
     return text
@@ -199,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.failover", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10, help="trials per scenario (1-50)")
     parser.add_argument("--advert-int", type=float, nargs="+", default=[1.0, 0.1])
+    parser.add_argument("--out-dir", type=Path, default=RESULTS, help="where failover.{md,json} go")
     args = parser.parse_args(argv)
     if not 1 <= args.runs <= 50:
         parser.error("--runs must be 1-50")
@@ -211,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = run(args.runs, args.advert_int, Path(workdir) / "lab")
     shown = "python -m bench.failover " + " ".join(sys.argv[1:] if argv is None else argv)
     print()
-    print(write(results, args.advert_int, shown.strip()))
+    print(write(results, args.advert_int, shown.strip(), args.out_dir))
     return 0
 
 

@@ -3,11 +3,19 @@ IPaddr2 or keepalived moves between two nodes?
 
 Each driver moves the alias once between two node namespaces of a lab LAN
 (``aliasip_lab.lan``) and returns the report of the 10 ms client prober
-(``aliasip_lab.prober``: ``outage_ms``, ``gaps``, ``split_brain_samples``, ``segments`` with
-the MAC of each run of replies, ...), measured exactly as ``bench.datapath`` measures
-aliasip (``bench.probing``): the prober runs in the client namespace, the trial waits
-until the old holder answers it and the client's ARP locktime has passed, then injects the
-move or the fault *while probing*, and waits until the new holder answers.
+(``aliasip_lab.prober``: ``outage_ms``, ``gaps``, ``segments`` with the MAC of each run of
+replies, ...), measured exactly as ``bench.datapath`` measures aliasip (``bench.probing``):
+the prober runs in the client namespace, the trial waits until the old holder answers it
+and the client's ARP locktime has passed, then injects the move or the fault *while
+probing*, and waits until the new holder answers.
+
+Over the same window the wire observer (``aliasip_lab.observer``, in the LAN's observer
+namespace) asks for the alias by broadcast ARP every 10 ms; the trial's split-brain
+figures come from it (``split_brain_rounds``, ``longest_split_brain_ms``: two MACs
+answering one round) and so does ``holderless_ms`` (nobody answering), next to the
+prober's client-seen ``outage_ms``. The prober's own ``split_brain_samples`` (two MACs
+in one client probe, which its neighbour cache almost never lets happen) stays in the
+report as the client's view; it is no evidence that the wire had one holder.
 
 - ``floor_move``: ``ip addr del`` on src, ``ip addr add`` + one ``arping -U`` on dst;
 - ``ipaddr2_move``: the Pacemaker resource agent (Debian ``resource-agents``)
@@ -53,9 +61,11 @@ from bench.probing import (
     finish_prober,
     forget_neighbour,
     move_by_hand,
+    observing,
     start_prober,
     wait_answered_by,
     wait_prober_ready,
+    wire_figures,
 )
 
 ALIAS = ipaddress.IPv4Interface("198.18.0.50/24")
@@ -106,7 +116,8 @@ def measure(
 ) -> Json:
     """Probe from the client, wait until ``before`` answers and locktime has passed, run
     ``inject`` (the move, or the fault), wait (bounded by ``budget_s``) until ``after``
-    answers; the prober's report, plus when and how long the injection took.
+    answers; the prober's report, the wire observer's figures over the same window
+    (``bench.probing.wire_figures``), and when and how long the injection took.
 
     ``inject`` returns the ms of its steps. ``takeover_ms`` is from the start of the
     injection to the first echo reply from ``after`` at the client (kernel timestamp).
@@ -115,7 +126,7 @@ def measure(
     """
     address = alias.ip
     duration_s = round(READY_BUDGET_S + LOCKTIME_WAIT_S + phase_s + budget_s + TAIL_S, 3)
-    with capture_on(lan.client) as cap:
+    with capture_on(lan.client) as cap, observing(lan, address, duration_s) as observer:
         started = time.monotonic()
         proc = start_prober(lan, address, duration_s)
         try:
@@ -131,6 +142,7 @@ def measure(
                 cap, proc, address, after.mac, timeout_s=max(left_s, 0.0), since=injected_at
             )
             report = finish_prober(proc, duration_s)
+            wire = wire_figures(observer.finish(), address)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -141,6 +153,7 @@ def measure(
         )
     return {
         **report,
+        **wire,
         "injected_at": injected_at,
         "inject_ms": round(inject_ms, 3),
         "steps_ms": {k: round(v, 3) for k, v in steps_ms.items()},
@@ -596,32 +609,55 @@ def keepalived_scenario(fault: Fault, advert_int: float) -> Scenario:
 
 
 def summarize(records: list[Json]) -> Json:
+    """One scenario's trials: the client's figures (prober) and the wire's (observer)."""
     outages = [float(r["outage_ms"]) for r in records]
     takeovers = [float(r["takeover_ms"]) for r in records]
+    holderless = [float(r["holderless_ms"]) for r in records]
     return {
         "n": len(records),
         "outage_median": statistics.median(outages),
         "outage_min": min(outages),
         "outage_max": max(outages),
         "takeover_median": statistics.median(takeovers),
-        "split_brain_samples": sum(len(r["split_brain_samples"]) for r in records),
+        "holderless_median": statistics.median(holderless),
+        "holderless_max": max(holderless),
+        "split_brain_rounds": sum(int(r["split_brain_rounds"]) for r in records),
+        "split_brain_trials": sum(int(r["split_brain_rounds"]) > 0 for r in records),
+        "longest_split_brain_ms": max(float(r["longest_split_brain_ms"]) for r in records),
+        "client_split_brain_samples": sum(len(r["split_brain_samples"]) for r in records),
         "ended_on_new_holder": sum(r["segments"][-1]["mac"] == r["to_mac"] for r in records),
     }
 
 
+TABLE_NOTE = (
+    "Client-seen outage and takeover: the 10 ms ICMP prober in the client namespace. "
+    "Wire figures: the wire observer (broadcast ARP for the alias every 10 ms from its own "
+    "namespace, every answering MAC recorded) over the same window. *Wire split-brain "
+    "rounds*: observer rounds answered by two or more MACs, summed over the trials (in how "
+    "many trials; the longest two-MAC run, ms). *Wire holderless*: the longest run of "
+    "rounds nobody answered. *Client two-MAC samples*: probes the client saw answered by two "
+    "MACs (its neighbour cache hides a second holder: no evidence of one holder)."
+)
+
+
 def table(results: dict[Scenario, list[Json]]) -> str:
     lines = [
-        "| scenario | n | outage ms median (min-max) | fault → new holder answers, ms "
-        "| split-brain samples | ended on new holder | reference ms |",
-        "|---|---|---|---|---|---|---|",
+        "| scenario | n | client outage ms median (min-max) | wire holderless ms median (max) "
+        "| fault → new holder answers, ms | wire split-brain rounds (trials; longest ms) "
+        "| client two-MAC samples | ended on new holder | reference ms |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for scenario, records in results.items():
         s = summarize(records)
         ref = "-" if scenario.reference_ms is None else f"~{scenario.reference_ms:,.0f}"
         lines.append(
             f"| {scenario.name} | {s['n']} | {s['outage_median']:.1f} "
-            f"({s['outage_min']:.1f}-{s['outage_max']:.1f}) | {s['takeover_median']:.1f} "
-            f"| {s['split_brain_samples']} | {s['ended_on_new_holder']}/{s['n']} | {ref} |"
+            f"({s['outage_min']:.1f}-{s['outage_max']:.1f}) "
+            f"| {s['holderless_median']:.1f} ({s['holderless_max']:.1f}) "
+            f"| {s['takeover_median']:.1f} "
+            f"| {s['split_brain_rounds']} ({s['split_brain_trials']}/{s['n']}; "
+            f"{s['longest_split_brain_ms']:.0f}) "
+            f"| {s['client_split_brain_samples']} | {s['ended_on_new_holder']}/{s['n']} | {ref} |"
         )
     return "\n".join(lines)
 
@@ -630,7 +666,10 @@ def record(results: dict[Scenario, list[Json]], scenario: Scenario, report: Json
     results.setdefault(scenario, []).append(report)
     print(
         f"{scenario.name:42} outage {report['outage_ms']:8.1f} ms  "
-        f"takeover {report['takeover_ms']:8.1f} ms",
+        f"takeover {report['takeover_ms']:8.1f} ms  "
+        f"wire: holderless {report['holderless_ms']:8.1f} ms  "
+        f"split-brain rounds {report['split_brain_rounds']} "
+        f"(longest {report['longest_split_brain_ms']:.0f} ms)",
         flush=True,
     )
 
@@ -678,6 +717,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(
             json.dumps({s.name: records for s, records in results.items()}, indent=1) + "\n"
         )
+    print()
+    print(TABLE_NOTE)
     print()
     print(table(results))
     return 0

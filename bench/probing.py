@@ -1,10 +1,19 @@
-"""What the move benchmarks share: commands in a node, the client's prober, the floor move.
+"""What the move benchmarks share: commands in a node, the client's prober, the wire
+observer, the floor move.
 
 Every benchmark that moves an alias between lab nodes measures the same way: the 10 ms
 ICMP prober (``aliasip_lab.prober``) runs as its own process in the client namespace, a
 kernel-timestamped capture there tells when it is being answered (and by which MAC), and
 the client's neighbour entry is checked before anything is timed. ``bench.datapath`` and
 ``bench.peers`` both use these helpers, so aliasip and its peers are measured alike.
+
+Two witnesses, two questions. The prober tells what a client lives through (its outage,
+which MAC served it), but it follows the client's neighbour cache, so it hears one MAC at
+a time and cannot see two hosts answering at once. The wire observer
+(``aliasip_lab.observer``, in the LAN's ``observer`` namespace) broadcasts an ARP request
+for the alias every 10 ms over the same window and records every MAC that answers: the
+split-brain figures (rounds answered by two or more MACs) and the holderless time (the
+longest run of rounds nobody answered) come from it, never from the prober.
 """
 
 from __future__ import annotations
@@ -15,14 +24,17 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aliasip_lab.capture import Capture, Frame
 from aliasip_lab.lan import Host, Lan, ip
 from aliasip_lab.nsenter import netns
+from aliasip_lab.observer import Running
 
 PROBE_INTERVAL_MS = 10.0
 # Linux neighbours ignore non-gratuitous ARP updates for locktime (1 s) after the last one;
@@ -129,6 +141,60 @@ def wait_prober_ready(
     """Block (bounded) until ``mac`` answers the prober, seen on the client's wire."""
     if wait_answered_by(cap, proc, alias, mac) is None:
         raise RuntimeError(f"no echo reply from {mac} within {READY_TIMEOUT_S} s")
+
+
+# --------------------------------------------------------------------------- the wire
+
+
+OBSERVER_INTERVAL_MS = 10.0
+OBSERVER_SLACK_S = 2.0  # its own bound beyond the window; it is ended (SIGTERM) before
+
+
+@contextlib.contextmanager
+def observing(lan: Lan, alias: ipaddress.IPv4Address, duration_s: float) -> Iterator[Running]:
+    """The wire observer on ``alias`` in the LAN's observer namespace, its first round
+    already sent when the body starts (so a fault injected in the body is seen). The body
+    ends it with ``Running.finish()``; on the way out it is killed if still running."""
+    with tempfile.TemporaryDirectory(prefix="aliasip-observer-") as tmp:
+        running = Running(
+            lan.observer.netns, [str(alias)], duration_s + OBSERVER_SLACK_S,
+            Path(tmp) / "events.jsonl", interval_ms=OBSERVER_INTERVAL_MS,
+            interface=lan.observer.ifname,
+        )  # fmt: skip
+        try:
+            running.wait_started()
+            yield running
+        finally:
+            running.kill()
+
+
+def wire_figures(report: Json, alias: ipaddress.IPv4Address) -> Json:
+    """What the observer saw of ``alias``, in the trial's terms.
+
+    - ``split_brain_rounds``: rounds answered by two or more MACs (two kernels at once);
+    - ``longest_split_brain_ms``: the longest run of such rounds, counted from its first
+      round's sending to one interval after its last (one round alone is one interval);
+    - ``holderless_ms``: the longest run of rounds nobody answered, after the alias first
+      answered (from the first unanswered round's sending to the next answered one's);
+    - ``wire``: the observer's record of the alias (changes, gaps, split-brain runs,
+      announcements) and of its run (start, end, rounds it sent late).
+    """
+    seen = report["aliases"][str(alias)]
+    interval_ms = float(report["interval_ms"])
+    runs = seen["split_brain"]
+    longest = max(((r["until"] - r["since"]) * 1000 + interval_ms for r in runs), default=0.0)
+    return {
+        "split_brain_rounds": int(seen["split_brain_rounds"]),
+        "longest_split_brain_ms": round(longest, 1),
+        "holderless_ms": float(seen["longest_gap_ms"]),
+        "wire": {
+            **seen,
+            "interval_ms": interval_ms,
+            "started_at": report["started_at"],
+            "ended_at": report["ended_at"],
+            "late_rounds": report["late_rounds"],
+        },
+    }
 
 
 # --------------------------------------------------------------------------- the client

@@ -1,4 +1,5 @@
-"""The only module that sends or sniffs packets (scapy): announcements and the probe.
+"""The only module that sends or sniffs packets (scapy): announcements, the probe, and
+the claim listener's socket (``ClaimSocket``).
 
 Frames are built by pure functions (``garp_request`` ...) so tests can decode them; the
 ``Announcer`` owns one packet socket per interface and address family, reused for every
@@ -16,10 +17,13 @@ Only the scapy layers needed are imported (``scapy.all`` costs about a second).
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import select
 import socket
+import struct
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +31,7 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet
 
 from aliasip_nodeagent import errors
+from aliasip_nodeagent.claims import claim_filter
 from aliasip_nodeagent.hoststate import IPAddress
 
 BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
@@ -37,8 +42,10 @@ ARP_REQUEST = 1
 ARP_REPLY = 2
 ETH_P_ARP = 0x0806
 ETH_P_IPV6 = 0x86DD
+ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 MAX_FRAME = 65535
+SO_ATTACH_FILTER = 26
 
 
 def _inet6() -> Any:
@@ -222,3 +229,58 @@ def _drain(sock: socket.socket) -> None:
         if not ready:
             return
         sock.recv(MAX_FRAME)
+
+
+class ClaimSocket:
+    """A packet socket on one interface that receives only frames that may claim one of
+    the held ``addresses`` (``claims.claim_filter``, run by the kernel), for the agent's
+    claim listener. Non-blocking: the event loop reads it when it is readable
+    (``loop.add_reader``), so listening costs no thread and, on a quiet LAN, no wake-ups.
+
+    The socket is created with protocol 0 (it receives nothing), gets its filter, and only
+    then is bound to every ethertype: no unfiltered frame is ever queued.
+    """
+
+    def __init__(self, interface: str, addresses: Iterable[IPAddress]) -> None:
+        self.interface = interface
+        self._filter: tuple[IPAddress, ...] | None = None
+        self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        try:
+            self.set_addresses(addresses)
+            self._sock.bind((interface, ETH_P_ALL))
+        except OSError as exc:
+            self._sock.close()
+            raise errors.KernelError(
+                f"cannot listen for claims on {interface}: {exc.strerror}"
+            ) from exc
+        self._sock.setblocking(False)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def set_addresses(self, addresses: Iterable[IPAddress]) -> None:
+        """Replace the kernel filter (atomically, SO_ATTACH_FILTER) when the set changed."""
+        wanted = tuple(sorted(set(addresses), key=lambda a: (a.version, int(a))))
+        if wanted == self._filter:
+            return
+        program = claim_filter(list(wanted))
+        code = b"".join(struct.pack("HBBI", *insn) for insn in program)
+        buffer = ctypes.create_string_buffer(code, len(code))
+        fprog = struct.pack("HL", len(program), ctypes.addressof(buffer))
+        self._sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+        self._filter = wanted
+
+    def read(self, limit: int = 64) -> list[bytes]:
+        """The incoming frames queued now, at most ``limit`` (the rest on the next call)."""
+        frames: list[bytes] = []
+        for _ in range(limit):
+            try:
+                data, address = self._sock.recvfrom(MAX_FRAME)
+            except (BlockingIOError, InterruptedError):
+                break
+            if address[2] != PACKET_OUTGOING:
+                frames.append(data)
+        return frames
+
+    def close(self) -> None:
+        self._sock.close()

@@ -15,9 +15,10 @@ Tasks, one concern each:
 - **watch** (a daemon thread: the client blocks): lists AliasIPs, then watches from the
   list's resourceVersion, resumes after a broken stream, relists after 410 Gone; every
   change wakes the reconcile task;
-- **reconcile**: the only task that changes the kernel. It plans with ``reconcile.plan``
-  (pure), applies releases then holds through ``dataplane``, starts the remaining
-  announcement rounds as tasks on the loop (``spec.announce``), and reports
+- **reconcile**: the only task that changes the kernel (a foreign claim's cease aside,
+  ``claimwatch``). It plans with ``reconcile.plan`` (pure), applies releases then holds
+  through ``dataplane``, has ``announcing`` send the remaining announcement rounds
+  (``spec.announce``; only while the address is held at that epoch), and reports
   ``status.nodes.<node>`` with a merge patch of its own key only when the view changed;
 - **resync**: wakes the reconcile every ``resync_interval_s`` for a full pass: re-adds a
   missing alias, re-announces held ones, and finds link loss (the data path refuses a
@@ -46,9 +47,12 @@ from typing import Any, TypeVar
 
 from aliasip_api.lease import AGENT_LEASE_PREFIX, AgentLease, agent_lease_name, parse_lease
 from aliasip_nodeagent import errors
+from aliasip_nodeagent.announcing import Announcements
+from aliasip_nodeagent.claimwatch import ClaimWatch
 from aliasip_nodeagent.dataplane import Announce, Netlink, apply_alias
 from aliasip_nodeagent.hoststate import HeldAlias, HostState
 from aliasip_nodeagent.kube import ApiError, ApiUnavailable, KubeApi, Listing
+from aliasip_nodeagent.logfmt import kv
 from aliasip_nodeagent.netlink import LinkEvents
 from aliasip_nodeagent.placement import AliasRequest, Placement, decide_placement
 from aliasip_nodeagent.reconcile import (
@@ -63,6 +67,7 @@ from aliasip_nodeagent.reconcile import (
 from aliasip_nodeagent.refusals import Refusals, describe, precheck
 from aliasip_nodeagent.relevance import concerns, held_texts
 from aliasip_nodeagent.report import Outcome, needs_write, patch_body, view_for
+from aliasip_nodeagent.retries import HoldRetries
 from aliasip_nodeagent.watch import lease_lapsed, report_due, watched_holder
 
 log = logging.getLogger("aliasip.agent")
@@ -71,17 +76,6 @@ EventHandler = Callable[[str | None, dict[str, Any]], None]
 # A standby's pass for a holder whose Lease expires runs this long after the expiry (the
 # operator counts an observation only at or after it).
 EXPIRY_SLACK_S = 0.01
-
-
-def kv(event: str, **fields: object) -> str:
-    """A structured log line: ``event=... key=value ...`` (values with spaces quoted)."""
-    parts = [f"event={event}"]
-    for key, value in fields.items():
-        if value is None:
-            continue
-        text = str(value)
-        parts.append(f'{key}="{text}"' if (" " in text or not text) else f"{key}={text}")
-    return " ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -147,7 +141,6 @@ class Agent:
         self._lease_objs: dict[str, dict[str, Any]] = {}
         self.leases_synced = False
         self._watched_holders: set[str] = set()
-        self._announced: dict[str, float] = {}  # last announcement per AliasIP key
         self._kernel: HostState | None = None  # the last kernel snapshot, while still true
         self._expiry_wakes: dict[str, tuple[datetime, asyncio.TimerHandle]] = {}
         self.synced = False
@@ -160,7 +153,21 @@ class Agent:
         self._wake = asyncio.Event()
         self._full_pass = True
         self._dataplane = asyncio.Lock()
-        self._repeats: dict[str, asyncio.Task[None]] = {}
+        # Every announcement round, keyed by address and gated by holding (announcing);
+        # refused holds back off (retries); foreign claims are heard and answered (claims).
+        self.announcements = Announcements(announcer, dataplane, settings.node)
+        self.retries = HoldRetries(self.wake)
+        self.claims = ClaimWatch(
+            settings.node,
+            self.announcements,
+            self.retries,
+            netlink,
+            dataplane,
+            self._dataplane,
+            changed=self._kernel_changed,
+            fenced=lambda: self.fenced,
+            now=now,
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = threading.Event()
         # The epoch at which this agent last added each AliasIP's addresses (by uid): an
@@ -192,10 +199,12 @@ class Agent:
             if links is not None:
                 self._loop.remove_reader(links.fileno())
                 links.close()
-            pending = [*tasks, *self._repeats.values(), *self._link_tasks]
+            pending = [*tasks, *self._link_tasks]
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+            self.claims.close()
+            await self.announcements.close()
             # Deliberately no release: a stopped agent is not a failover (docs/design.md).
             log.info(kv("stop", node=self.settings.node, note="aliases kept for the next agent"))
 
@@ -211,6 +220,11 @@ class Agent:
     def wake(self, full: bool = False) -> None:
         self._full_pass = self._full_pass or full
         self._wake.set()
+
+    def _kernel_changed(self) -> None:
+        """Changed behind the reconcile's back (a claim ceased): read the kernel, pass."""
+        self._kernel = None
+        self.wake()
 
     # ------------------------------------------------------------------ lease and fence
 
@@ -283,6 +297,7 @@ class Agent:
                     )
                     if not result.conflict_mac:
                         continue
+                    self.announcements.revoke(h.address.ip, "another host answers for it")
                     self._kernel = None
                     await self._io(self.netlink.delete, h)
                 except (errors.AliasError, OSError) as exc:
@@ -354,7 +369,7 @@ class Agent:
             for held in snapshot.owned():
                 if held.interface not in dead:
                     continue
-                self._stop_repeats_for(held.address.ip)
+                self.announcements.revoke(held.address.ip, "carrier lost")
                 try:
                     deleted = await self._io(self.netlink.delete, held)
                 except errors.AliasError as exc:
@@ -372,12 +387,6 @@ class Agent:
                     )
                 )
         self.wake(full=True)  # report the error (the operator moves the addresses)
-
-    def _stop_repeats_for(self, ip: Any) -> None:
-        """Stop the announcement rounds of every AliasIP that wants ``ip``."""
-        for obs in self._observed.values():
-            if obs.spec is not None and any(a.ip == ip for a in obs.spec.addresses):
-                self._stop_repeats(obs.key)
 
     async def _unfence(self) -> None:
         """The API answers again. If the AliasIP watch never broke meanwhile, what it
@@ -547,6 +556,7 @@ class Agent:
         this node, before or after the change (``relevance``): at 1,000 AliasIPs the other
         nodes' events are almost all of them."""
         name = str((obj.get("metadata") or {}).get("name", ""))
+        self.announcements.on_event(self.settings.node, kind, obj)  # stops rounds at once
         before = self.objects.get(name)
         if kind == "DELETED":
             self.objects.pop(name, None)
@@ -623,13 +633,12 @@ class Agent:
         observed = self._observe_concerned()
         by_name = {o.name: o for o in observed}
         p = plan(node, observed, held_now, self.newest)
+        self.announcements.follow(p)  # before any change: rounds only for what is held
         self.newest = self._fences(p.newest, full)
         for name in p.stale:
             log.info(kv("stale-ignored", node=node, aliasip=name, epoch=by_name[name].status.epoch))
         outcomes: dict[str, Outcome] = {}
         for r in p.releases:
-            if r.aliasip is not None:
-                self._stop_repeats(by_name[r.aliasip].key if r.aliasip in by_name else "")
             outcome = outcomes.get(r.aliasip or "", Outcome())
             try:
                 deleted = await self._io(self.netlink.delete, r.held)
@@ -671,14 +680,16 @@ class Agent:
             if standing is not None:  # backing off: repeat the refusal, try again later
                 outcomes[h.aliasip] = Outcome(error=standing.message, heard=standing.heard)
                 continue
+            ceased = self.retries.waiting(h)
+            if ceased is not None:  # given up to a foreign claimer lately: later, not now
+                outcomes[h.aliasip] = ceased
+                continue
             confirmed = await self._confirm_fresh(h)
             if confirmed is None:
                 unconfirmed.add(h.aliasip)  # nothing to report on a view proven stale
             else:
                 outcomes[h.aliasip] = await self._hold(confirmed)
-        holding = {h.key for h in p.holds}
-        self._announced = {k: t for k, t in self._announced.items() if k in holding}
-        self._refusals.keep_only(holding)
+        self._refusals.keep_only({h.key for h in p.holds})
         for obs in observed:
             if obs.name not in outcomes and obs.spec is not None and obs.status_valid:
                 refusal = self._precheck(obs, snapshot)
@@ -692,11 +703,12 @@ class Agent:
             self._held = held_texts([h.address.ip for h in held])
         else:
             held = held_now
+        self.claims.update(held)  # listen for claims on exactly what is held now
         serving = {r.ip: h.aliasip for h in p.holds for r in h.requests}
         observed = [o for o in observed if o.name not in unconfirmed]
         for obs in observed:
-            base = outcomes.get(obs.name, Outcome())
-            outcomes[obs.name] = _with_holdings(base, obs, held, serving)
+            base = _with_holdings(outcomes.get(obs.name, Outcome()), obs, held, serving)
+            outcomes[obs.name] = self.claims.annotate(obs, base)
         return outcomes, observed
 
     def _precheck(self, obs: Observed, snapshot: HostState) -> str | None:
@@ -781,15 +793,14 @@ class Agent:
             placements = [decide_placement(r, snapshot) for r in h.requests]
         except errors.AliasError as exc:
             return await self._hold_failed(h, exc)
-        now = time.monotonic()
-        last = self._announced.get(h.key)
-        if last is None or now - last >= self.settings.announce_refresh_s:
-            self._announced[h.key] = now
-            await self._announce_round(h, placements)
+        await self.announcements.refresh(h, placements, self.settings.announce_refresh_s)
         return Outcome(interface=placements[0].interface if placements else None)
 
     async def _hold(self, h: Hold) -> Outcome:
         node = self.settings.node
+        if not h.probe and self.retries.must_probe(h):
+            h = replace(h, probe=True)  # refused before: the wire is asked again
+        announcer = self.announcements.holding(h)  # its first round is gated too
         placements: list[tuple[Placement, bool]] = []
         try:
             for request in h.requests:
@@ -797,7 +808,7 @@ class Agent:
                     apply_alias,
                     request,
                     self.netlink,
-                    self.announcer,
+                    announcer,
                     probe_wait_s=self.settings.probe_wait_s if h.probe else None,
                 )
                 placements.append((result.placement, result.changed))
@@ -816,14 +827,9 @@ class Agent:
                     )
         except errors.AliasError as exc:
             return await self._hold_failed(h, exc)
+        self.retries.held(h)
         if not h.adopt or any(changed for _, changed in placements):
-            self._announced[h.key] = time.monotonic()
-            self._stop_repeats(h.key)
-            task = asyncio.create_task(  # noqa: RUF006 (kept in self._repeats)
-                self._announce_repeats(h, [p for p, _ in placements]),
-                name=f"announce-{h.aliasip}",
-            )
-            self._repeats[h.key] = task
+            self.announcements.start(h, [p for p, _ in placements])
         elif h.adopt:
             log.debug(kv("adopt", node=node, aliasip=h.aliasip, epoch=h.epoch))
         self._added_at[h.key] = h.epoch
@@ -838,7 +844,11 @@ class Agent:
         node = self.settings.node
         message = describe(exc)
         heard = True if isinstance(exc, errors.AddressInUse) else None
-        new = self._refusals.failed(h.key, h.epoch, h.generation, message, heard, time.monotonic())
+        new, wait = self._refusals.failed(
+            h.key, h.epoch, h.generation, message, heard, time.monotonic()
+        )
+        if self._loop is not None:
+            self._loop.call_later(wait, self.wake)  # the retry, once the back-off is over
         log.log(
             logging.WARNING if new else logging.DEBUG,
             kv(
@@ -851,7 +861,7 @@ class Agent:
                 note="retrying with back-off",
             ),
         )
-        self._stop_repeats(h.key)
+        self.announcements.revoke_key(h.key, "the hold failed")
         self._kernel = None  # this pass adds and deletes: the next one reads the kernel
         for held in (await self._io(self.netlink.snapshot)).owned():
             if any(matches(held, r) for r in h.requests):
@@ -870,34 +880,6 @@ class Agent:
                 except errors.AliasError as err:
                     message += f"; deleting {held.address} failed: {err.message}"
         return Outcome(error=message, heard=heard, observed_at=self.now() if heard else None)
-
-    async def _announce_repeats(self, h: Hold, placements: list[Placement]) -> None:
-        """The remaining announcement rounds of ``spec.announce``, on the loop."""
-        for _ in range(h.announce_count - 1):
-            await asyncio.sleep(h.announce_interval_s)
-            await self._announce_round(h, placements)
-
-    async def _announce_round(self, h: Hold, placements: list[Placement]) -> None:
-        """One announcement of each address, on the data-path thread; a failure is logged
-        (the address stays: an announcement is a courtesy to the neighbours' caches)."""
-        for p in placements:
-            try:
-                await self._io(self.announcer.announce, p.interface, p.mac, p.address.ip)
-            except (errors.AliasError, OSError) as exc:
-                log.warning(
-                    kv(
-                        "announce-failed",
-                        node=self.settings.node,
-                        aliasip=h.aliasip,
-                        address=p.address,
-                        error=exc,
-                    )
-                )
-
-    def _stop_repeats(self, key: str) -> None:
-        task = self._repeats.pop(key, None)
-        if task is not None:
-            task.cancel()
 
     # ------------------------------------------------------------------ watch the holders
 

@@ -26,11 +26,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aliasip_nodeagent import errors
+from aliasip_nodeagent.backoff import Backoff
 from aliasip_nodeagent.hoststate import HostState
 from aliasip_nodeagent.placement import AliasRequest, decide_placement
-
-FIRST_BACKOFF_S = 1.0
-MAX_BACKOFF_S = 30.0
 
 
 def precheck(requests: Iterable[AliasRequest], snapshot: HostState) -> errors.AliasError | None:
@@ -52,29 +50,29 @@ def describe(exc: errors.AliasError) -> str:
 
 @dataclass(frozen=True)
 class Refusal:
-    """The standing refusal of one hold: what was said, and when to try again."""
+    """The standing refusal of one hold: what was said, for which epoch and spec."""
 
     epoch: int
     generation: int | None
     message: str
     heard: bool | None
-    attempts: int
-    retry_at: float
 
 
 class Refusals:
-    """Failed holds per AliasIP (by uid), owned by the reconcile task alone."""
+    """Failed holds per AliasIP (by uid), owned by the reconcile task alone; the schedule
+    is ``backoff.Backoff``'s (1, 2, 4 ... 30 s), restarted by a new epoch or spec."""
 
     def __init__(self) -> None:
-        self._by_key: dict[str, Refusal] = {}
+        self._backoff: Backoff[Refusal] = Backoff()
+        self._last: dict[str, Refusal] = {}
 
     def standing(self, key: str, epoch: int, generation: int | None, now: float) -> Refusal | None:
         """The refusal to report instead of trying again, or None when a try is due
         (none yet, its back-off is over, or the epoch or the spec changed since)."""
-        known = self._by_key.get(key)
-        if known is None or (known.epoch, known.generation) != (epoch, generation):
+        found = self._backoff.pending(key, now)
+        if found is None or (found.epoch, found.generation) != (epoch, generation):
             return None
-        return known if now < known.retry_at else None
+        return found
 
     def failed(
         self,
@@ -84,24 +82,29 @@ class Refusals:
         message: str,
         heard: bool | None,
         now: float,
-    ) -> bool:
-        """Record a failed try; True when its cause is new (worth a log line)."""
-        known = self._by_key.get(key)
-        same = known is not None and (known.epoch, known.generation) == (epoch, generation)
-        attempts = known.attempts + 1 if same and known is not None else 1
-        delay = min(FIRST_BACKOFF_S * 2 ** (attempts - 1), MAX_BACKOFF_S)
-        self._by_key[key] = Refusal(epoch, generation, message, heard, attempts, now + delay)
-        return not same or known is None or known.message != message
+    ) -> tuple[bool, float]:
+        """Record a failed try: whether its cause is new (worth a log line), and the wait
+        before the next try."""
+        refusal = Refusal(epoch, generation, message, heard)
+        last = self._last.get(key)
+        if last is None or (last.epoch, last.generation) != (epoch, generation):
+            self._backoff.succeeded(key)  # another assignment: the back-off starts again
+        self._last[key] = refusal
+        wait = self._backoff.failed(key, now, refusal)
+        return last is None or last != refusal, wait
 
     def succeeded(self, key: str) -> None:
-        self._by_key.pop(key, None)
+        self._backoff.succeeded(key)
+        self._last.pop(key, None)
 
     def forget(self) -> None:
         """Forget every refusal: the node changed (a link came back), so each hold is
         tried again on the next pass instead of at the end of its back-off."""
-        self._by_key.clear()
+        self._backoff.keep_only(())
+        self._last.clear()
 
     def keep_only(self, keys: Iterable[str]) -> None:
         """Forget the refusals of AliasIPs no longer named here."""
         wanted = set(keys)
-        self._by_key = {k: r for k, r in self._by_key.items() if k in wanted}
+        self._backoff.keep_only(wanted)
+        self._last = {k: r for k, r in self._last.items() if k in wanted}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from aliasip_api.status import NodeState, NodeView, node_view_patch
+from aliasip_api.status import ForeignClaim, NodeState, NodeView, node_view_patch
 from aliasip_nodeagent.reconcile import Observed
 
 # Every key a NodeView may carry: a merge patch must send null for the ones a view
@@ -47,7 +47,8 @@ class Outcome:
     held; ``error``: why holding (or releasing) failed; ``released``: addresses were deleted
     in this pass; ``heard``/``observed_at``: a standby's probe on the wire, if one was made;
     ``fresh``: that probe must be written even if its value is unchanged (a new expiry of
-    the holder's Lease, ``watch.report_due``).
+    the holder's Lease, ``watch.report_due``); ``foreign_claim``: another MAC's claim on
+    one of the addresses while this node held it (``claimwatch``), reported in every view.
     """
 
     holds_all: bool = False
@@ -58,6 +59,7 @@ class Outcome:
     heard: bool | None = None
     observed_at: datetime | None = None
     fresh: bool = False
+    foreign_claim: ForeignClaim | None = None
 
 
 def view_for(
@@ -73,11 +75,16 @@ def view_for(
         return None
     previous = obs.view_of(node)
     epoch = obs.status.epoch
+    claim = outcome.foreign_claim
     if obs.status.active_node == node:
         if outcome.holds_all and outcome.error is None:
-            return NodeView(NodeState.HOLDING, None, epoch, outcome.interface, now)
+            return NodeView(
+                NodeState.HOLDING, None, epoch, outcome.interface, now, foreign_claim=claim
+            )
         if outcome.holds_any:
-            return NodeView(NodeState.HOLDING, outcome.error, epoch, outcome.interface, now)
+            return NodeView(
+                NodeState.HOLDING, outcome.error, epoch, outcome.interface, now, foreign_claim=claim
+            )
         message = outcome.error or obs.problem or "the addresses are not held"
         return NodeView(
             NodeState.ERROR,
@@ -87,13 +94,16 @@ def view_for(
             now,
             outcome.heard,
             outcome.observed_at if outcome.heard is not None else None,
+            claim,
         )
     listed = obs.spec is not None and node in obs.spec.nodes
     if not (listed or previous is not None or outcome.released or outcome.holds_any):
         return None
     if outcome.holds_any:
         message = outcome.error or "still holds addresses it must release"
-        return NodeView(NodeState.HOLDING, message, epoch, outcome.interface, now)
+        return NodeView(
+            NodeState.HOLDING, message, epoch, outcome.interface, now, foreign_claim=claim
+        )
     was_holder = previous is not None and previous.state in (NodeState.HOLDING, NodeState.RELEASED)
     state = NodeState.RELEASED if outcome.released or was_holder else NodeState.STANDBY
     if outcome.error is not None:
@@ -103,13 +113,15 @@ def view_for(
     heard, observed = outcome.heard, outcome.observed_at
     if heard is None and previous is not None:
         heard, observed = previous.holder_heard, previous.observed_at
-    return NodeView(state, outcome.error, epoch, None, now, heard, observed)
+    return NodeView(state, outcome.error, epoch, None, now, heard, observed, claim)
 
 
 def needs_write(current: NodeView | None, desired: NodeView | None) -> bool:
     """Whether ``desired`` says something ``current`` (what the object carries) does not.
 
-    Times are ignored, except that a new probe result (``holderHeard``) is always news.
+    Times are ignored, except that a new probe result (``holderHeard``) is always news,
+    and a foreign claim is compared whole (its ``at`` names the claim episode, so a claim
+    costs one write per episode and step, not one per frame).
     """
     if desired is None:
         return False
@@ -119,7 +131,8 @@ def needs_write(current: NodeView | None, desired: NodeView | None) -> bool:
 
 
 def _essence(view: NodeView) -> tuple[object, ...]:
-    return (view.state, view.message, view.epoch, view.interface, view.holder_heard)
+    claim = view.foreign_claim.to_dict() if view.foreign_claim is not None else None
+    return (view.state, view.message, view.epoch, view.interface, view.holder_heard, claim)
 
 
 def patch_body(node: str, view: NodeView) -> dict[str, Any]:

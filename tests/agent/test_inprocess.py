@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import ipaddress
+import socket
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -158,8 +160,8 @@ class Rig:
         async def go() -> None:
             outcomes, observed = await self.agent._apply(full=True)
             await self.agent._report(observed, outcomes)
-            for task in list(self.agent._repeats.values()):
-                task.cancel()
+            self.agent.claims.close()
+            await self.agent.announcements.close()
 
         asyncio.run(go())
 
@@ -179,7 +181,28 @@ def rig(current: dict[str, Any] | None, wire: FakeWire | None = None) -> Rig:
         ThreadPoolExecutor(max_workers=1),
     )
     agent.synced = True
+    agent.claims._open = FakeListener  # no packet socket: these tests touch no network
     return Rig(agent, kernel, wire, api)
+
+
+class FakeListener:
+    """Stands in for the claim socket: a local socket pair that never carries a frame."""
+
+    def __init__(self, interface: str, addresses: Sequence[IPAddress]) -> None:
+        self._ends = socket.socketpair()
+
+    def fileno(self) -> int:
+        return self._ends[0].fileno()
+
+    def set_addresses(self, addresses: Sequence[IPAddress]) -> None:
+        return None
+
+    def read(self, limit: int = 64) -> list[bytes]:
+        return []
+
+    def close(self) -> None:
+        for end in self._ends:
+            end.close()
 
 
 def test_an_add_on_a_late_watch_view_is_refused_by_the_fresh_read() -> None:

@@ -7,9 +7,10 @@ import ipaddress
 import pytest
 
 from aliasip_nodeagent import errors
+from aliasip_nodeagent.backoff import CAP_S
 from aliasip_nodeagent.hoststate import HostState
 from aliasip_nodeagent.placement import AliasRequest
-from aliasip_nodeagent.refusals import MAX_BACKOFF_S, Refusals, describe, precheck
+from aliasip_nodeagent.refusals import Refusals, describe, precheck
 from tests.unit.hosts import iface, stationary
 
 
@@ -18,12 +19,12 @@ def test_tries_back_off_doubling_up_to_the_cap() -> None:
     now, delays = 0.0, []
     for _ in range(8):
         assert r.standing("k", 3, 1, now) is None  # a try is due
-        r.failed("k", 3, 1, "AddressInUse: x", True, now)
+        _, wait = r.failed("k", 3, 1, "AddressInUse: x", True, now)
         standing = r.standing("k", 3, 1, now)
         assert standing is not None and standing.heard is True
-        delays.append(standing.retry_at - now)
-        now = standing.retry_at
-    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, MAX_BACKOFF_S, MAX_BACKOFF_S, MAX_BACKOFF_S]
+        delays.append(wait)
+        now += wait
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, CAP_S, CAP_S, CAP_S]
 
 
 @pytest.mark.parametrize(("epoch", "generation"), [(4, 1), (3, 2)], ids=["epoch", "generation"])
@@ -36,9 +37,9 @@ def test_a_new_epoch_or_spec_tries_at_once(epoch: int, generation: int) -> None:
 
 def test_a_cause_is_news_once() -> None:
     r = Refusals()
-    assert r.failed("k", 1, 1, "AddressInUse: a", True, 0.0)
-    assert not r.failed("k", 1, 1, "AddressInUse: a", True, 1.0)
-    assert r.failed("k", 1, 1, "InterfaceDown: b", None, 3.0)
+    assert r.failed("k", 1, 1, "AddressInUse: a", True, 0.0)[0]
+    assert not r.failed("k", 1, 1, "AddressInUse: a", True, 1.0)[0]
+    assert r.failed("k", 1, 1, "InterfaceDown: b", None, 3.0)[0]
 
 
 def test_success_forget_and_keep_only_end_a_back_off() -> None:
