@@ -14,7 +14,6 @@ with scapy from the capture.
 
 from __future__ import annotations
 
-import socket
 import time
 from typing import Any
 
@@ -26,6 +25,7 @@ from aliasip_lab.lan import Host
 from aliasip_lab.nsenter import netns
 from tests.agent.support import ALIAS, ALIASIPS, Cluster
 from tests.api.support import eventually
+from tests.netns.support import send
 
 BCAST = "ff:ff:ff:ff:ff:ff"
 STRANGER = "02:a1:00:00:00:99"  # a MAC no host of the LAN has
@@ -54,17 +54,6 @@ def delete(lab: Cluster) -> None:
 def client_capture(lab: Cluster) -> Capture:
     with netns(lab.lan.client.netns):
         return Capture(lab.lan.client.ifname)
-
-
-def send(host: Host, frames: list[Packet]) -> None:
-    with netns(host.netns):
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-    try:
-        sock.bind((host.ifname, 0))
-        for frame in frames:
-            sock.send(bytes(frame))
-    finally:
-        sock.close()
 
 
 def garp(mac: str, op: int = 1, psrc: str = ALIAS, pdst: str = ALIAS) -> Packet:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 from pyroute2 import IPRoute
+from scapy.packet import Packet
 
 from aliasip_lab.lan import Host, Lan
+from aliasip_lab.nsenter import netns
 
 
 @dataclass(frozen=True)
@@ -68,3 +71,16 @@ def agent(lan: Lan, host: Host, *args: str) -> AgentRun:
     """Run the real ``aliasip-agent`` entry point inside ``host``'s namespace."""
     done = lan.run(host, sys.executable, "-m", "aliasip_nodeagent", *args, check=False)
     return AgentRun(done.returncode, done.stdout, done.stderr)
+
+
+def send(host: Host, frames: list[Packet]) -> None:
+    """Put ``frames`` on ``host``'s LAN interface as they are (a raw packet socket in its
+    namespace): a foreign host's frames, built and decoded with scapy by the tests."""
+    with netns(host.netns):
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    try:
+        sock.bind((host.ifname, 0))
+        for frame in frames:
+            sock.send(bytes(frame))
+    finally:
+        sock.close()

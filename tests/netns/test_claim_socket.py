@@ -6,31 +6,20 @@ from __future__ import annotations
 
 import ipaddress
 import select
-import socket
 import time
 
 from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet
 
-from aliasip_lab.lan import Host, Lan
+from aliasip_lab.lan import Lan
 from aliasip_lab.nsenter import netns
 from aliasip_nodeagent.announce import Announcer, ClaimSocket
+from tests.netns.support import send
 
 ALIAS4 = ipaddress.ip_address("198.18.0.50")
 ALIAS6 = ipaddress.ip_address("2001:2::50")
 BCAST = "ff:ff:ff:ff:ff:ff"
-
-
-def send(host: Host, frames: list[Packet]) -> None:
-    with netns(host.netns):
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-    try:
-        sock.bind((host.ifname, 0))
-        for frame in frames:
-            sock.send(bytes(frame))
-    finally:
-        sock.close()
 
 
 def garp(mac: str, ip: str, op: int = 1, psrc: str | None = None) -> Packet:
