@@ -127,9 +127,13 @@ class KubeApi(RestClient):
     def get_aliasip(self, name: str) -> dict[str, Any] | None:
         """One AliasIP read now (a quorum read on kube-apiserver: no resourceVersion), None
         if it does not exist. The agent reads this way right before it adds an address, so
-        no add ever rests on a watch stream that may be late (docs/design.md, "fresh view")."""
+        no add ever rests on a watch stream that may be late (docs/design.md, R1)."""
+        return self._get_if_any(f"{ALIASIPS}/{urllib.parse.quote(name)}")
+
+    def _get_if_any(self, path: str) -> dict[str, Any] | None:
+        """GET ``path``; None if the object does not exist (404)."""
         try:
-            return self.request("GET", f"{ALIASIPS}/{urllib.parse.quote(name)}")
+            return self.request("GET", path)
         except ApiError as exc:
             if exc.status == 404:
                 return None
@@ -144,12 +148,7 @@ class KubeApi(RestClient):
 
     def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         """Another node's agent Lease (a standby watching its holder), None if absent."""
-        try:
-            return self.request("GET", f"{leases_path(namespace)}/{urllib.parse.quote(name)}")
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return self._get_if_any(f"{leases_path(namespace)}/{urllib.parse.quote(name)}")
 
     def renew_lease(
         self, namespace: str, name: str, holder: str, duration_s: int, now: datetime
