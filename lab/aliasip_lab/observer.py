@@ -241,6 +241,8 @@ class Running:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if self.proc.returncode == 0:
+                    return  # it ran its whole (short) duration already
                 raise RuntimeError(f"the observer exited with {self.proc.returncode}")
             if any(e.get("event") == "started" for e in self.events()):
                 return
@@ -258,6 +260,9 @@ class Running:
         """End it now (SIGTERM: it still reports), after ``settle_s`` more of watching."""
         time.sleep(settle_s)
         if self.proc.poll() is None:
+            # Its SIGTERM handler is set before its first round: a SIGTERM sent while it
+            # still starts (a loaded host, a short run) would kill it without a report.
+            self.wait_started()
             self.proc.send_signal(signal.SIGTERM)
         return self.report()
 
