@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from aliasip_lab.lan import ip
 from tests.e2e.lab import E2ELab, eventually, outage
 
 ADDRESS = "198.18.0.50/24"
@@ -177,6 +178,35 @@ def test_a_refusal_every_node_repeats_is_one_stable_phase(
         assert log.count("event=hold-failed") <= 2, log  # logged when the cause starts
     assert lab.status("web")["activeNode"] == "node1"
     assert lab.holders(ADDRESS) == ["node1"]
+
+
+def test_an_address_a_foreign_host_answers_for_is_one_stable_phase(lab: E2ELab) -> None:
+    """Failure 3, the foreign host: the client already has 198.18.0.60. The first node
+    named probes, hears it, refuses with ``holderHeard`` (every standby would hear the
+    same): Unavailable on that node with the reason AddressInUse, no hopping, one Event;
+    nothing added anywhere; once the host lets go, the node takes the address."""
+    client = lab.lab.lan.client
+    ip("-n", client.netns, "addr", "add", "198.18.0.60/24", "dev", client.ifname)
+    lab.apply("taken", "198.18.0.60/24")
+
+    def settled() -> dict[str, Any] | None:
+        got = lab.status("taken")
+        ready = [c for c in got.get("conditions") or [] if c["type"] == "Ready"]
+        return got if ready and ready[0]["reason"] == "AddressInUse" else None
+
+    first = eventually(settled, 15, "taken refused with the reason AddressInUse")
+    assert first.get("phase") == "Unavailable", first
+    time.sleep(6.0)  # back-off retries, resyncs, decisions
+    later = lab.status("taken")
+    keys = ("activeNode", "epoch", "phase")
+    assert [later.get(k) for k in keys] == [first.get(k) for k in keys], (first, later)
+    warnings = [e["reason"] for e in lab.events("taken") if e.get("type") == "Warning"]
+    assert len(warnings) == len(set(warnings)), warnings
+    assert lab.holders("198.18.0.60/24") == []
+    ip("-n", client.netns, "addr", "del", "198.18.0.60/24", "dev", client.ifname)
+    holder = first["activeNode"]
+    lab.wait_active("taken", holder, timeout=45)  # the next retry after its back-off
+    lab.wait_held(holder, "198.18.0.60/24")
 
 
 def test_the_younger_of_a_conflict_is_not_shown_held(lab: E2ELab) -> None:
