@@ -51,7 +51,7 @@ def table(runs: list[dict[str, Any]], command: str) -> str:
         ]
     lines += [
         "| seed | minutes | episodes | lab commands (refused) | observer rounds | "
-        "split-brain rounds | longest holderless ms | converged s | violations |",
+        "split-brain rounds (unfenceable) | longest holderless ms | converged s | violations |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
@@ -60,7 +60,8 @@ def table(runs: list[dict[str, Any]], command: str) -> str:
         lines.append(
             f"| {r['seed']} | {r['minutes']:g} | {sum(r['episodes'].values())} ({kinds}) | "
             f"{sum(r['commands'].values())} ({r['refused']}) | {r['observer_rounds']} | "
-            f"{r['split_brain_rounds']} | {r['max_holderless_ms']} | {r['converge_s']} | "
+            f"{r['split_brain_rounds']} ({r.get('unfenceable_split_brain_rounds', 0)}) | "
+            f"{r['max_holderless_ms']} | {r['converge_s']} | "
             f"{violations or 0} |"
         )
     return "\n".join(lines) + "\n"
