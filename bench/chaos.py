@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -81,6 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "the table says so, since the labs then share the CPUs",
     )
     args = parser.parse_args(argv)
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # as Ctrl-C: labs are taken down
     if os.geteuid() != 0:
         parser.error("run as root (network namespaces, raw sockets)")
     args.results.mkdir(parents=True, exist_ok=True)
@@ -111,9 +117,17 @@ def _in_parallel(args: argparse.Namespace) -> list[dict[str, Any]]:
             "--aliasips", str(args.aliasips), "--results", str(folder),
         ]  # fmt: skip
         procs.append((seed, folder, subprocess.Popen(argv)))
+    try:
+        for _, _, proc in procs:
+            proc.wait()
+    except BaseException:  # Ctrl-C, SIGTERM: each run takes its own lab down first
+        for _, _, proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for _, _, proc in procs:
+            proc.wait(timeout=300)
+        raise
     runs: list[dict[str, Any]] = []
-    for seed, folder, proc in procs:
-        proc.wait()
+    for seed, folder, _ in procs:
         found = json.loads((folder / "chaos.json").read_text())
         log = folder / f"chaos-seed{seed}.jsonl"
         kept = args.results / log.name

@@ -25,13 +25,14 @@ import contextlib
 import heapq
 import json
 import random
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -632,6 +633,42 @@ def chaos(
     log_path = log or Path(tempfile.gettempdir()) / f"aliasip-chaos-seed{seed}-{stamp}.jsonl"
     own = state_dir is None or not (state_dir / "state.json").exists()
     lab_dir = state_dir or workdir / "lab"
+    with _sigterm_as_interrupt():
+        return _chaos_in(
+            lab_dir, own, seed, minutes, nodes, aliasips, log_path, workdir, replay, say
+        )
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the run like Ctrl-C: every ``finally`` runs, so the lab it built is
+    taken down (a plain SIGTERM left six namespaces and ten processes behind)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _chaos_in(
+    lab_dir: Path,
+    own: bool,
+    seed: int,
+    minutes: float,
+    nodes: int,
+    aliasips: int,
+    log_path: Path,
+    workdir: Path,
+    replay: list[dict[str, Any]] | None,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
     try:
         if own:
             say(f"building a lab of {nodes} nodes in {lab_dir}")
