@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -51,7 +52,7 @@ def table(runs: list[dict[str, Any]], command: str) -> str:
         ]
     lines += [
         "| seed | minutes | episodes | lab commands (refused) | observer rounds | "
-        "split-brain rounds | longest holderless ms | converged s | violations |",
+        "split-brain rounds (unfenceable) | longest holderless ms | converged s | violations |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
@@ -60,7 +61,8 @@ def table(runs: list[dict[str, Any]], command: str) -> str:
         lines.append(
             f"| {r['seed']} | {r['minutes']:g} | {sum(r['episodes'].values())} ({kinds}) | "
             f"{sum(r['commands'].values())} ({r['refused']}) | {r['observer_rounds']} | "
-            f"{r['split_brain_rounds']} | {r['max_holderless_ms']} | {r['converge_s']} | "
+            f"{r['split_brain_rounds']} ({r.get('unfenceable_split_brain_rounds', 0)}) | "
+            f"{r['max_holderless_ms']} | {r['converge_s']} | "
             f"{violations or 0} |"
         )
     return "\n".join(lines) + "\n"
@@ -80,6 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "the table says so, since the labs then share the CPUs",
     )
     args = parser.parse_args(argv)
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # as Ctrl-C: labs are taken down
     if os.geteuid() != 0:
         parser.error("run as root (network namespaces, raw sockets)")
     args.results.mkdir(parents=True, exist_ok=True)
@@ -110,9 +117,17 @@ def _in_parallel(args: argparse.Namespace) -> list[dict[str, Any]]:
             "--aliasips", str(args.aliasips), "--results", str(folder),
         ]  # fmt: skip
         procs.append((seed, folder, subprocess.Popen(argv)))
+    try:
+        for _, _, proc in procs:
+            proc.wait()
+    except BaseException:  # Ctrl-C, SIGTERM: each run takes its own lab down first
+        for _, _, proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for _, _, proc in procs:
+            proc.wait(timeout=300)
+        raise
     runs: list[dict[str, Any]] = []
-    for seed, folder, proc in procs:
-        proc.wait()
+    for seed, folder, _ in procs:
         found = json.loads((folder / "chaos.json").read_text())
         log = folder / f"chaos-seed{seed}.jsonl"
         kept = args.results / log.name

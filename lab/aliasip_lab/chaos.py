@@ -25,13 +25,14 @@ import contextlib
 import heapq
 import json
 import random
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -468,8 +469,14 @@ def execute(
     end = time.time()
     after = address_lines(lab, alias_set)
     able, powered = invariants.ability(run.commands, lab.node_names, run.t0)
+    split, unfenceable = invariants.judge_split_brain(
+        invariants.split_brain_runs(report),
+        node_macs(lab),
+        invariants.agent_runs(run.commands, lab.node_names, run.t0),
+        samples,
+    )
     violations = [
-        *invariants.split_brain(report),
+        *split,
         *invariants.stray_aliases(presences, samples, able, powered, end),
         *invariants.epochs(samples),
         *invariants.untouched(before, after, end),
@@ -493,6 +500,8 @@ def execute(
         "observer_rounds": report["rounds"],
         "observer_late_rounds": report["late_rounds"],
         "split_brain_rounds": report["split_brain_rounds"],
+        "unfenceable_split_brain_rounds": sum(u["rounds"] for u in unfenceable),
+        "unfenceable": unfenceable,
         "max_holderless_ms": max(gaps, default=0.0),
         "converge_s": round(converge_s, 2),
         "bounds": {
@@ -504,6 +513,11 @@ def execute(
     }
 
 
+def node_macs(lab: Lab) -> dict[str, str]:
+    """Each node's MAC on the service LAN, by MAC."""
+    return {lab.lan.node(n).mac: n for n in lab.node_names}
+
+
 def _when(v: Violation) -> float:
     return v.at if v.at is not None else float("inf")
 
@@ -512,16 +526,17 @@ def _check_so_far(
     run: Run, poller: StatusPoller, truth: KernelTruth, observer: Running, aliases: set[str]
 ) -> list[Violation]:
     """(a), (b) and (e) over what the witnesses recorded until now."""
-    found = [
-        Violation(
-            "split-brain",
-            e["at"],
+    samples, _ = poller.snapshot()
+    rounds = [
+        invariants.SplitBrain(
+            e["alias"], e["at"], tuple(e["macs"]), 1,
             f"{e['alias']}: round {e['round']} answered by {', '.join(e['macs'])}",
         )
         for e in observer.events()
         if e.get("event") == "split-brain"
-    ]
-    samples, _ = poller.snapshot()
+    ]  # fmt: skip
+    runs = invariants.agent_runs(run.commands, run.lab.node_names, run.t0)
+    found, _ = invariants.judge_split_brain(rounds, node_macs(run.lab), runs, samples)
     found += invariants.epochs(samples)
     now = time.time()
     able, powered = invariants.ability(run.commands, run.lab.node_names, run.t0)
@@ -543,6 +558,13 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         f"{summary['max_holderless_ms']} ms",
         f"  converged {summary['converge_s']} s after the heal",
     ]
+    for u in summary.get("unfenceable", []):
+        when = u["since"] - summary["started_at"]
+        lines.append(
+            f"  unfenceable (not a violation) at +{when:.1f} s: {u['detail']}; "
+            f"{', '.join(u['nodes'])} not the holder ({u['holder']}) and its agent could not "
+            "act (not running, frozen or just back): no fencing device"
+        )
     for v in summary["violations"]:
         when = f" at +{v['at'] - summary['started_at']:.1f} s" if v["at"] is not None else ""
         lines.append(f"  VIOLATION {v['invariant']}{when}: {v['detail']}")
@@ -611,6 +633,42 @@ def chaos(
     log_path = log or Path(tempfile.gettempdir()) / f"aliasip-chaos-seed{seed}-{stamp}.jsonl"
     own = state_dir is None or not (state_dir / "state.json").exists()
     lab_dir = state_dir or workdir / "lab"
+    with _sigterm_as_interrupt():
+        return _chaos_in(
+            lab_dir, own, seed, minutes, nodes, aliasips, log_path, workdir, replay, say
+        )
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the run like Ctrl-C: every ``finally`` runs, so the lab it built is
+    taken down (a plain SIGTERM left six namespaces and ten processes behind)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _chaos_in(
+    lab_dir: Path,
+    own: bool,
+    seed: int,
+    minutes: float,
+    nodes: int,
+    aliasips: int,
+    log_path: Path,
+    workdir: Path,
+    replay: list[dict[str, Any]] | None,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
     try:
         if own:
             say(f"building a lab of {nodes} nodes in {lab_dir}")

@@ -4,7 +4,11 @@ Witnesses: the wire observer's report (``aliasip_lab.observer``), kernel truth's
 intervals (``aliasip_lab.kerneltruth``), status samples of every AliasIP (the runner polls
 the API every ``POLL_S``) and the log of lab commands the runner issued. The invariants:
 
-(a) ``split-brain``: never two MACs answering one alias in one observer round.
+(a) ``split-brain``: never two MACs answering one alias in one observer round, with one
+    stated exception (``judge_split_brain``): a node that is not ``activeNode`` and whose
+    agent cannot act (not running, frozen, or just back) cannot fence its own kernel, and
+    neither the product nor the lab has a fencing device; such rounds are counted and
+    reported as ``unfenceable``, and (b) bounds them once the agent is back.
 (b) ``stray-alias``: never an alias in the kernel of a powered node that is not the
     AliasIP's ``status.activeNode`` for longer than a bounded moment, counted only while
     that node's agent can act: it runs, is not frozen, and either reaches the API (its
@@ -89,20 +93,108 @@ class Command:
 # -- (a) -------------------------------------------------------------------------------------
 
 
-def split_brain(report: Mapping[str, Any]) -> list[Violation]:
-    found = []
-    for alias in report["aliases"].values():
-        for run in alias["split_brain"]:
-            found.append(
-                Violation(
-                    "split-brain", run["since"],
-                    f"{alias['address']}: {run['rounds']} observer round(s) answered by "
-                    f"{', '.join(run['macs'])} (rounds {run['first_round']}-{run['last_round']})",
-                )
-            )  # fmt: skip
-        if alias["split_brain_rounds"] and not alias["split_brain"]:
-            found.append(Violation("split-brain", None, f"{alias['address']}: records dropped"))
-    return found
+def agent_runs(
+    commands: Iterable[Command], nodes: Sequence[str], start: float
+) -> dict[str, Timeline]:
+    """Per node, when its agent process runs and is not frozen (whatever its cables and
+    the API): the only times it can do anything to its own kernel."""
+    state = {n: {"agent": True, "frozen": False} for n in nodes}
+    changes: list[tuple[float, str, str, bool]] = []
+    for c in commands:
+        node = c.args.get("node")
+        if not c.ok or node not in state:
+            continue
+        if c.fault in ("kill-agent", "stop-node"):
+            changes += [(c.t, node, "agent", False), (c.t, node, "frozen", False)]
+        if c.fault in ("start-agent", "start-node"):
+            changes.append((c.done_t, node, "agent", True))
+        if c.fault in ("freeze", "thaw") and c.args.get("target") == "agent":
+            changes.append((c.t, node, "frozen", c.fault == "freeze"))
+    runs: dict[str, Timeline] = {n: [(start, True)] for n in nodes}
+    for at, node, key, value in sorted(changes, key=lambda c: c[0]):
+        state[node][key] = value
+        _append(runs[node], at, state[node]["agent"] and not state[node]["frozen"])
+    return runs
+
+
+def incapacitated(runs: Timeline, at: float, recovery_s: float = RECOVERY_S) -> bool:
+    """Whether an agent could not act on its kernel at ``at``: not running, frozen, or
+    started or thawed less than ``recovery_s`` before (it must start and look first)."""
+    times = [t for t, _ in runs]
+    index = max(bisect.bisect_right(times, at) - 1, 0)
+    since, running = runs[index]
+    return not running or (index > 0 and at - since < recovery_s)
+
+
+@dataclass(frozen=True)
+class SplitBrain:
+    """Two MACs answering one alias in observer rounds, from ``since``."""
+
+    address: str
+    since: float
+    macs: tuple[str, ...]
+    rounds: int
+    detail: str
+
+
+def judge_split_brain(
+    found: Iterable[SplitBrain],
+    node_of_mac: Mapping[str, str],
+    runs: Mapping[str, Timeline],
+    samples: Iterable[Sample],
+    recovery_s: float = RECOVERY_S,
+) -> tuple[list[Violation], list[dict[str, Any]]]:
+    """(a), and its one stated exception: the violations, and the split-brain runs that
+    no agent could have prevented (docs/design.md, "Limits").
+
+    A node whose agent is not running or frozen cannot fence its own kernel, and the lab,
+    like the product, has no fencing device: if that node is not the AliasIP's
+    ``activeNode`` and its cable returns after the alias moved on, its kernel answers next
+    to the holder until the agent returns (then (b) bounds it). Such a run is reported
+    (``unfenceable``), never hidden. Any other two-MAC round is a violation."""
+    timeline = holders(samples)
+    violations: list[Violation] = []
+    unfenceable: list[dict[str, Any]] = []
+    for run in found:
+        changes = timeline.get(bare(run.address), [])
+        index = bisect.bisect_right([t for t, _ in changes], run.since) - 1
+        holder = changes[index][1] if index >= 0 else None
+        stale = [
+            n
+            for mac in run.macs
+            if (n := node_of_mac.get(mac)) is not None
+            and n != holder
+            and n in runs
+            and incapacitated(runs[n], run.since, recovery_s)
+        ]
+        if stale:
+            unfenceable.append(
+                {
+                    "address": run.address,
+                    "since": run.since,
+                    "rounds": run.rounds,
+                    "macs": list(run.macs),
+                    "nodes": stale,
+                    "holder": holder,
+                    "detail": run.detail,
+                }
+            )
+        else:
+            violations.append(Violation("split-brain", run.since, run.detail))
+    return violations, unfenceable
+
+
+def split_brain_runs(report: Mapping[str, Any]) -> list[SplitBrain]:
+    """The observer report's split-brain runs, for ``judge_split_brain``."""
+    return [
+        SplitBrain(
+            alias["address"], run["since"], tuple(run["macs"]), int(run["rounds"]),
+            f"{alias['address']}: {run['rounds']} observer round(s) answered by "
+            f"{', '.join(run['macs'])} (rounds {run['first_round']}-{run['last_round']})",
+        )
+        for alias in report["aliases"].values()
+        for run in alias["split_brain"]
+    ]  # fmt: skip
 
 
 # -- (e) -------------------------------------------------------------------------------------

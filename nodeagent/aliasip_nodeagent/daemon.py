@@ -8,7 +8,7 @@ Tasks, one concern each:
   is cut off from the API. It keeps what it holds (docs/design.md: "a holder cut off from the
   API but not from the LAN keeps serving"; standbys hear it, so the operator does not
   move it, and an API restart never takes the aliases down) but acts on nothing new, since
-  its view of the API is stale. Every resync it probes the wire for each alias it holds:
+  its view of the API is stale. Every second it probes the wire for each alias it holds:
   if another host answers for one, the operator has moved it (this node was also cut off
   the LAN for a while), and it is deleted at once. When a renewal and a fresh list succeed
   again, the ordinary reconcile takes over;
@@ -76,6 +76,10 @@ EventHandler = Callable[[str | None, dict[str, Any]], None]
 # A standby's pass for a holder whose Lease expires runs this long after the expiry (the
 # operator counts an observation only at or after it).
 EXPIRY_SLACK_S = 0.01
+# While cut off from the API, the wire is probed for each held alias this often (not only
+# every resync, 5 s as shipped): a LAN partition that keeps the carrier up (a dead uplink)
+# is invisible to link events, and after it heals this probe is what ends two answers.
+GUARD_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,10 @@ class Agent:
         for target, name in ((self._watch_thread, "watch"), (self._lease_thread, "leases")):
             threading.Thread(target=target, name=name, daemon=True).start()
         links = self._watch_links()
+        # The carrier rule from the first instant: an agent started (or restarted) while
+        # a link is already down hears no notification for it, and the aliases a previous
+        # agent left there would answer the moment the cable returns (chaos seed 2).
+        self._drop_on_dead_links({None}, "no carrier at start")
         tasks = [
             asyncio.create_task(self._lease_task(), name="lease"),
             asyncio.create_task(self._fence_task(), name="fence"),
@@ -267,7 +275,7 @@ class Agent:
             if not self.fenced:
                 self._cut_off()
             await self._guard_held()
-            await asyncio.sleep(self.settings.resync_interval_s)
+            await asyncio.sleep(min(self.settings.resync_interval_s, GUARD_INTERVAL_S))
 
     def _cut_off(self) -> None:
         """No renewal for too long: stop acting on a stale view; keep what is held."""
@@ -348,19 +356,27 @@ class Agent:
             else:
                 lost.add(change.name)
         if lost:
-            task = asyncio.create_task(self._carrier_lost(lost), name="carrier-lost")
-            self._link_tasks.add(task)
-            task.add_done_callback(self._link_tasks.discard)
+            self._drop_on_dead_links(lost, "carrier lost")
         if back:
             log.info(kv("link-up", node=self.settings.node, note="a full pass, probing first"))
             self._refusals.forget()  # their cause may be gone: try again now, not in 30 s
             self.wake(full=True)
 
-    async def _carrier_lost(self, interfaces: set[str | None]) -> None:
+    def _drop_on_dead_links(self, interfaces: set[str | None], reason: str) -> None:
+        """Delete, in a task of its own, the aliases held on ``interfaces`` (None: on any
+        link) that have no carrier now."""
+        task = asyncio.create_task(self._carrier_lost(interfaces, reason), name="carrier-lost")
+        self._link_tasks.add(task)
+        task.add_done_callback(self._link_tasks.discard)
+
+    async def _carrier_lost(self, interfaces: set[str | None], reason: str) -> None:
         node = self.settings.node
         async with self._dataplane:
             self._kernel = None
             snapshot = await self._io(self.netlink.snapshot)
+            for i in snapshot.interfaces:
+                if i.name is not None:
+                    self._link_serving.setdefault(i.name, i.admin_up and i.carrier)
             dead = {
                 i.name
                 for i in snapshot.interfaces
@@ -369,7 +385,7 @@ class Agent:
             for held in snapshot.owned():
                 if held.interface not in dead:
                     continue
-                self.announcements.revoke(held.address.ip, "carrier lost")
+                self.announcements.revoke(held.address.ip, reason)
                 try:
                     deleted = await self._io(self.netlink.delete, held)
                 except errors.AliasError as exc:
@@ -381,7 +397,7 @@ class Agent:
                         node=node,
                         address=held.address,
                         interface=held.interface,
-                        reason="carrier lost",
+                        reason=reason,
                         changed=deleted,
                         fenced=self.fenced,
                     )

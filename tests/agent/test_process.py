@@ -178,6 +178,22 @@ def test_carrier_loss_deletes_at_once_even_cut_off_and_nothing_returns_unprobed(
     assert after_start.count("event=hold ") == 1  # the first hold only, at epoch 1
 
 
+def test_an_agent_started_on_a_dead_link_drops_what_it_finds_there(lab: Cluster) -> None:
+    """Chaos seed 2: node1's agent dies holding the alias; node1 is cut from the API and
+    its cable; the alias fails over; a new agent starts while both are still cut. It hears
+    no link notification (the link went down before it started), yet must delete the
+    alias at once: it would answer next to node2 the moment the cable returns."""
+    node1 = lab.lan.node("node1")
+    _held_by_node1(lab)
+    lab.stop_agent("node1", signal.SIGKILL)
+    lab.lan.set_management_link(node1, False)
+    lab.lan.set_link(node1, False)
+    assert lab.holds("node1")  # the dead agent's alias stays in the kernel
+    lab.start_agent("node1")
+    lab.wait_holds("node1", False, timeout=5)
+    assert 'reason="no carrier at start"' in lab.log("node1")
+
+
 def test_link_loss_is_reported_as_an_error(lab: Cluster) -> None:
     node1 = lab.lan.node("node1")
     _held_by_node1(lab)

@@ -7,8 +7,11 @@ from aliasip_lab.invariants import (
     Command,
     Sample,
     ability,
+    agent_runs,
     epochs,
-    split_brain,
+    incapacitated,
+    judge_split_brain,
+    split_brain_runs,
     stray_aliases,
     untouched,
 )
@@ -26,15 +29,67 @@ def cmd(t: float, fault: str, ok: bool = True, done: float | None = None, **args
     return Command(t, t if done is None else done, fault, args, ok)
 
 
-def test_split_brain_runs_become_violations() -> None:
-    report = {"aliases": {ADDR: {"address": ADDR, "split_brain_rounds": 2, "split_brain": [
-        {"since": 5.0, "rounds": 2, "macs": ["a", "b"], "first_round": 9, "last_round": 10},
-    ]}}}  # fmt: skip
-    (found,) = split_brain(report)
-    assert (found.invariant, found.at) == ("split-brain", 5.0)
-    assert "a, b" in found.detail
-    clean = {"aliases": {ADDR: {"address": ADDR, "split_brain_rounds": 0, "split_brain": []}}}
-    assert split_brain(clean) == []
+def _report(since: float, macs: list[str]) -> dict[str, object]:
+    run = {"since": since, "rounds": 2, "macs": macs, "first_round": 9, "last_round": 10}
+    return {"aliases": {ADDR: {"address": ADDR, "split_brain_rounds": 2, "split_brain": [run]}}}
+
+
+MACS = {"m1": "node1", "m2": "node2"}
+
+
+def test_split_brain_with_every_agent_able_is_a_violation() -> None:
+    runs = agent_runs([], NODES, 0.0)
+    found, unfenceable = judge_split_brain(
+        split_brain_runs(_report(50.0, ["m1", "m2"])), MACS, runs, [sample(1, "node1")]
+    )
+    assert [(v.invariant, v.at) for v in found] == [("split-brain", 50.0)]
+    assert "m1, m2" in found[0].detail and unfenceable == []
+
+
+def test_a_stale_node_whose_agent_cannot_act_is_unfenceable_not_hidden() -> None:
+    """node2 is not the holder; its agent is frozen (or just back): reported apart."""
+    for commands in (
+        [cmd(40, "freeze", target="agent", node="node2")],
+        [cmd(40, "kill-agent", node="node2"), cmd(48, "start-agent", node="node2")],
+    ):
+        runs = agent_runs(commands, NODES, 0.0)
+        found, unfenceable = judge_split_brain(
+            split_brain_runs(_report(50.0, ["m1", "m2"])), MACS, runs, [sample(1, "node1")]
+        )
+        assert found == []
+        assert [(u["nodes"], u["holder"], u["rounds"]) for u in unfenceable] == [
+            (["node2"], "node1", 2)
+        ]
+
+
+def test_an_incapacitated_holder_excuses_nobody() -> None:
+    """The holder's agent is frozen but its kernel answers, as it should: the other node
+    that answers too added next to it, and that is a violation."""
+    runs = agent_runs([cmd(40, "freeze", target="agent", node="node1")], NODES, 0.0)
+    found, unfenceable = judge_split_brain(
+        split_brain_runs(_report(50.0, ["m1", "m2"])), MACS, runs, [sample(1, "node1")]
+    )
+    assert len(found) == 1 and unfenceable == []
+
+
+def test_agent_runs_and_the_recovery_grace() -> None:
+    runs = agent_runs(
+        [
+            cmd(10, "freeze", target="agent", node="node1"),
+            cmd(12, "thaw", target="agent", node="node1"),
+            cmd(30, "stop-node", node="node2"),
+            cmd(40, "start-node", done=41, node="node2"),
+            cmd(60, "kill-agent", node="node9"),  # not a node of this lab: ignored
+        ],
+        NODES,
+        0.0,
+    )
+    assert runs["node1"] == [(0.0, True), (10, False), (12, True)]
+    assert runs["node2"] == [(0.0, True), (30, False), (41, True)]
+    assert not incapacitated(runs["node1"], 5.0)
+    assert incapacitated(runs["node1"], 11.0)
+    assert incapacitated(runs["node1"], 12 + RECOVERY_S - 0.1)
+    assert not incapacitated(runs["node1"], 12 + RECOVERY_S + 0.1)
 
 
 def test_epochs_never_decrease_per_object() -> None:
