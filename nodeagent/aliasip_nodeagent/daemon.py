@@ -48,12 +48,12 @@ from typing import Any, TypeVar
 from aliasip_api.lease import AGENT_LEASE_PREFIX, AgentLease, agent_lease_name, parse_lease
 from aliasip_nodeagent import errors
 from aliasip_nodeagent.announcing import Announcements
+from aliasip_nodeagent.carrier import CarrierWatch
 from aliasip_nodeagent.claimwatch import ClaimWatch
 from aliasip_nodeagent.dataplane import Announce, Netlink, apply_alias
 from aliasip_nodeagent.hoststate import HeldAlias, HostState
 from aliasip_nodeagent.kube import ApiError, ApiUnavailable, KubeApi, Listing
 from aliasip_nodeagent.logfmt import kv
-from aliasip_nodeagent.netlink import LinkEvents
 from aliasip_nodeagent.placement import AliasRequest, Placement, decide_placement
 from aliasip_nodeagent.reconcile import (
     Hold,
@@ -179,8 +179,16 @@ class Agent:
         # back) always probes the wire first, whatever the status says about a release.
         self._added_at: dict[str, int] = {}
         self._refusals = Refusals()
-        self._link_serving: dict[str, bool] = {}  # by interface name, from link events
-        self._link_tasks: set[asyncio.Task[None]] = set()
+        self.carrier = CarrierWatch(
+            settings.node,
+            netlink,
+            self._io,
+            self._dataplane,
+            self.announcements,
+            changed=self._kernel_changed_full,
+            on_back=self._link_back,
+            fenced=lambda: self.fenced,
+        )
 
     # ------------------------------------------------------------------ run
 
@@ -189,11 +197,7 @@ class Agent:
         log.info(kv("start", node=self.settings.node, lease=self.settings.lease_name))
         for target, name in ((self._watch_thread, "watch"), (self._lease_thread, "leases")):
             threading.Thread(target=target, name=name, daemon=True).start()
-        links = self._watch_links()
-        # The carrier rule from the first instant: an agent started (or restarted) while
-        # a link is already down hears no notification for it, and the aliases a previous
-        # agent left there would answer the moment the cable returns (chaos seed 2).
-        self._drop_on_dead_links({None}, "no carrier at start")
+        self.carrier.start()
         tasks = [
             asyncio.create_task(self._lease_task(), name="lease"),
             asyncio.create_task(self._fence_task(), name="fence"),
@@ -204,13 +208,10 @@ class Agent:
             await stop.wait()
         finally:
             self._stopping.set()
-            if links is not None:
-                self._loop.remove_reader(links.fileno())
-                links.close()
-            pending = [*tasks, *self._link_tasks]
-            for task in pending:
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.carrier.close()
             self.claims.close()
             await self.announcements.close()
             # Deliberately no release: a stopped agent is not a failover (docs/design.md).
@@ -233,6 +234,16 @@ class Agent:
         """Changed behind the reconcile's back (a claim ceased): read the kernel, pass."""
         self._kernel = None
         self.wake()
+
+    def _kernel_changed_full(self) -> None:
+        """Aliases deleted with their carrier: read the kernel, a full pass reports it."""
+        self._kernel = None
+        self.wake(full=True)
+
+    def _link_back(self) -> None:
+        """A link serves again: every refusal is tried again now, not in up to 30 s."""
+        self._refusals.forget()
+        self.wake(full=True)
 
     # ------------------------------------------------------------------ lease and fence
 
@@ -322,87 +333,6 @@ class Agent:
                         "off from the API: the operator moved it",
                     )
                 )
-
-    # ------------------------------------------------------------------ link events
-
-    def _watch_links(self) -> LinkEvents | None:
-        """Follow the kernel's link notifications on the loop (no thread)."""
-        assert self._loop is not None
-        try:
-            links = LinkEvents()
-        except OSError as exc:  # no rtnetlink here: the periodic pass still finds loss
-            log.error(kv("link-events-unavailable", node=self.settings.node, error=exc))
-            return None
-        self._loop.add_reader(links.fileno(), self._on_links, links)
-        return links
-
-    def _on_links(self, links: LinkEvents) -> None:
-        """Carrier lost on an interface: delete the aliases held on it at once, fenced or
-        not (they cannot be served, and a node that keeps them answers next to the new
-        holder the moment its cable returns); carrier back: a full pass, whose adds probe
-        the wire first. Changes that do not change whether a link serves are ignored."""
-        lost: set[str | None] = set()
-        back = False
-        for change in links.read():
-            if change.name is None:  # notifications were lost: judge every link again
-                lost.add(None)
-                continue
-            serving = change.serving
-            if self._link_serving.get(change.name) == serving:
-                continue
-            self._link_serving[change.name] = serving
-            if serving:
-                back = True
-            else:
-                lost.add(change.name)
-        if lost:
-            self._drop_on_dead_links(lost, "carrier lost")
-        if back:
-            log.info(kv("link-up", node=self.settings.node, note="a full pass, probing first"))
-            self._refusals.forget()  # their cause may be gone: try again now, not in 30 s
-            self.wake(full=True)
-
-    def _drop_on_dead_links(self, interfaces: set[str | None], reason: str) -> None:
-        """Delete, in a task of its own, the aliases held on ``interfaces`` (None: on any
-        link) that have no carrier now."""
-        task = asyncio.create_task(self._carrier_lost(interfaces, reason), name="carrier-lost")
-        self._link_tasks.add(task)
-        task.add_done_callback(self._link_tasks.discard)
-
-    async def _carrier_lost(self, interfaces: set[str | None], reason: str) -> None:
-        node = self.settings.node
-        async with self._dataplane:
-            self._kernel = None
-            snapshot = await self._io(self.netlink.snapshot)
-            for i in snapshot.interfaces:
-                if i.name is not None:
-                    self._link_serving.setdefault(i.name, i.admin_up and i.carrier)
-            dead = {
-                i.name
-                for i in snapshot.interfaces
-                if not (i.admin_up and i.carrier) and (None in interfaces or i.name in interfaces)
-            }
-            for held in snapshot.owned():
-                if held.interface not in dead:
-                    continue
-                self.announcements.revoke(held.address.ip, reason)
-                try:
-                    deleted = await self._io(self.netlink.delete, held)
-                except errors.AliasError as exc:
-                    log.error(kv("release-failed", node=node, address=held.address, error=exc))
-                    continue
-                log.warning(
-                    kv(
-                        "release",
-                        node=node,
-                        address=held.address,
-                        interface=held.interface,
-                        reason=reason,
-                        changed=deleted,
-                        fenced=self.fenced,
-                    )
-                )
-        self.wake(full=True)  # report the error (the operator moves the addresses)
 
     async def _unfence(self) -> None:
         """The API answers again. If the AliasIP watch never broke meanwhile, what it
