@@ -527,13 +527,14 @@ def _check_so_far(
 ) -> list[Violation]:
     """(a), (b) and (e) over what the witnesses recorded until now."""
     samples, _ = poller.snapshot()
+    settled = time.time() - 2 * invariants.SETTLE_S  # newer rounds: judged at the next check
     rounds = [
         invariants.SplitBrain(
             e["alias"], e["at"], tuple(e["macs"]), 1,
             f"{e['alias']}: round {e['round']} answered by {', '.join(e['macs'])}",
         )
         for e in observer.events()
-        if e.get("event") == "split-brain"
+        if e.get("event") == "split-brain" and e["at"] <= settled
     ]  # fmt: skip
     runs = invariants.agent_runs(run.commands, run.lab.node_names, run.t0)
     found, _ = invariants.judge_split_brain(rounds, node_macs(run.lab), runs, samples)

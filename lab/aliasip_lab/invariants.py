@@ -51,6 +51,11 @@ CONVERGE_S = 30.0
 """(c) From the moment every fault is healed to one Active holder answering on the wire:
 operators restarted by their supervisor (back-off up to 10 s), agents' Leases renewed,
 a failover's Lease expiry (3 s) and wire probe, the agents' start-up: 30 s."""
+SETTLE_S = 1.0
+"""(a) The AliasIP a split-brain round was about is judged by its status sampled this long
+after the round: the poller lags the wire by a poll and the API's latency (more while the
+API server is frozen), and a failover's first answers and the stale node's reappearance
+can fall in the same round."""
 SAMPLE_S = 0.02
 """(b) is checked on a 20 ms grid: far below its bounds."""
 
@@ -157,7 +162,7 @@ def judge_split_brain(
     unfenceable: list[dict[str, Any]] = []
     for run in found:
         changes = timeline.get(bare(run.address), [])
-        index = bisect.bisect_right([t for t, _ in changes], run.since) - 1
+        index = bisect.bisect_right([t for t, _ in changes], run.since + SETTLE_S) - 1
         holder = changes[index][1] if index >= 0 else None
         stale = [
             n

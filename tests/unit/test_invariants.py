@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aliasip_lab.invariants import (
     RECOVERY_S,
+    SETTLE_S,
     Command,
     Sample,
     ability,
@@ -60,6 +61,21 @@ def test_a_stale_node_whose_agent_cannot_act_is_unfenceable_not_hidden() -> None
         assert [(u["nodes"], u["holder"], u["rounds"]) for u in unfenceable] == [
             (["node2"], "node1", 2)
         ]
+
+
+def test_the_holder_is_read_after_the_round_settles() -> None:
+    """Chaos seed 2: node2 held, lost its cable, its agent froze; the alias failed over to
+    node1 while the API server was slow, and the poller saw the new holder only 0.4 s
+    after the one round both answered (node2's cable was back): node2 is the stale one."""
+    runs = agent_runs([cmd(40, "freeze", target="agent", node="node2")], NODES, 0.0)
+    samples = [sample(1, "node2"), sample(50.4, "node1", epoch=2)]
+    found, unfenceable = judge_split_brain(
+        split_brain_runs(_report(50.0, ["m1", "m2"])), MACS, runs, samples
+    )
+    assert found == [] and [u["nodes"] for u in unfenceable] == [["node2"]]
+    late = [sample(1, "node2"), sample(50.0 + SETTLE_S + 0.5, "node1", epoch=2)]
+    found, _ = judge_split_brain(split_brain_runs(_report(50.0, ["m1", "m2"])), MACS, runs, late)
+    assert len(found) == 1  # still node2's at the settled moment: node1 added next to it
 
 
 def test_an_incapacitated_holder_excuses_nobody() -> None:
