@@ -356,19 +356,40 @@ def stray_aliases(
             able_since, can = lookup(able_times[p.node], able[p.node], t)
             if not can or reported:
                 continue
-            clock = max(stray_since, able_since)
-            allowance = reaction_s if able_since <= stray_since else recovery_s
-            if t - clock > allowance:
+            deadline = stray_deadline(
+                stray_since, able_since, able[p.node][0][0], reaction_s, recovery_s
+            )
+            if t > deadline:
                 found.append(
                     Violation(
                         "stray-alias", stray_since,
                         f"{p.address} in {p.node}'s kernel while activeNode is {holder}: "
-                        f"more than {allowance:g} s while its agent could act "
-                        f"(counted from {clock:.3f})",
+                        f"still there {t - stray_since:.2f} s after the status changed, past "
+                        f"its deadline {deadline:.3f} (its agent able since {able_since:.3f})",
                     )
                 )  # fmt: skip
                 reported = True
     return found
+
+
+def stray_deadline(
+    stray_since: float,
+    able_since: float,
+    run_start: float,
+    reaction_s: float = REACTION_S,
+    recovery_s: float = RECOVERY_S,
+) -> float:
+    """(b) By when a stray alias must be gone. An agent able all along: ``reaction_s``
+    after the status changed. One that became able during the run (started, thawed, its
+    API path back) is recovering for ``recovery_s`` from that moment, whether the status
+    changed before it was back or while it was still noticing that it is (it renews its
+    Lease, reads afresh): the later of the two deadlines."""
+    if able_since > stray_since:
+        return able_since + recovery_s
+    deadline = stray_since + reaction_s
+    if able_since > run_start:
+        deadline = max(deadline, able_since + recovery_s)
+    return deadline
 
 
 def first(violations: Iterable[Violation]) -> Violation | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aliasip_lab.invariants import (
+    REACTION_S,
     RECOVERY_S,
     SETTLE_S,
     Command,
@@ -14,6 +15,7 @@ from aliasip_lab.invariants import (
     judge_split_brain,
     split_brain_runs,
     stray_aliases,
+    stray_deadline,
     untouched,
 )
 from aliasip_lab.kerneltruth import Presence
@@ -185,3 +187,12 @@ def test_a_deleted_aliasip_must_leave_every_kernel() -> None:
     able, powered = ability([], NODES, 0.0)
     (found,) = stray_aliases([Presence("node1", ADDR, 0.0, None)], samples, able, powered, end=20.0)
     assert "activeNode is None" in found.detail
+
+
+def test_the_stray_deadline_counts_a_recovery_from_its_start() -> None:
+    """Chaos seed 3: node3's API path came back at 689.5; the status asked it to release
+    at 690.3, before it had even renewed its Lease: it was still recovering."""
+    assert stray_deadline(100.0, 0.0, 0.0) == 100.0 + REACTION_S  # able all along
+    assert stray_deadline(100.0, 103.0, 0.0) == 103.0 + RECOVERY_S  # back after the change
+    assert stray_deadline(100.8, 100.0, 0.0) == 100.0 + RECOVERY_S  # changed while recovering
+    assert stray_deadline(200.0, 100.0, 0.0) == 200.0 + REACTION_S  # long recovered
