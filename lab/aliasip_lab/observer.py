@@ -229,6 +229,7 @@ class Running:
             "--duration", str(duration_s), "--json", "--events", str(events),
         ]  # fmt: skip
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        self._terminated = False
 
     def events(self) -> list[dict[str, Any]]:
         """The facts so far (complete lines only)."""
@@ -250,10 +251,18 @@ class Running:
         raise RuntimeError(f"the observer sent no round within {timeout_s} s")
 
     def report(self, timeout_s: float = 60.0) -> dict[str, Any]:
+        """Its JSON report. A SIGTERM from ``finish`` that lands after the run ended and
+        the report was printed, while the interpreter shuts down (Python's handlers are
+        gone by then), ends the process with -15: the complete report printed counts."""
         out, _ = self.proc.communicate(timeout=timeout_s)
-        if self.proc.returncode != 0 or not out.strip():
-            raise RuntimeError(f"the observer exited with {self.proc.returncode}")
-        found: dict[str, Any] = json.loads(out)
+        code = self.proc.returncode
+        ended_by_us = self._terminated and code == -signal.SIGTERM
+        if (code != 0 and not ended_by_us) or not out.strip():
+            raise RuntimeError(f"the observer exited with {code}")
+        try:
+            found: dict[str, Any] = json.loads(out)
+        except ValueError:
+            raise RuntimeError(f"the observer exited with {code}, its report cut") from None
         return found
 
     def finish(self, settle_s: float = 0.0) -> dict[str, Any]:
@@ -263,6 +272,7 @@ class Running:
             # Its SIGTERM handler is set before its first round: a SIGTERM sent while it
             # still starts (a loaded host, a short run) would kill it without a report.
             self.wait_started()
+            self._terminated = True
             self.proc.send_signal(signal.SIGTERM)
         return self.report()
 
