@@ -105,7 +105,7 @@ from aliasip_api.findings import address_findings, phase_for, stationary_finding
 from aliasip_api.spec import AliasIP, Failback
 from aliasip_api.status import AliasIPStatus, LastTransition, NodeState, Phase
 from aliasip_operator.decision import Decision, Event, EventType
-from aliasip_operator.health import HOLDER_ERROR, Health, Silence, Trouble
+from aliasip_operator.health import HOLDER_ERROR, Health, Silence, Trouble, refusal_code
 from aliasip_operator.observations import Observations, SwitchoverRequest
 
 READY = "Ready"
@@ -327,7 +327,9 @@ class _Planner:
                 f"{holder} {trouble.why}; it heard another node answer for the addresses, "
                 "and so would any standby: waiting for that node to let go"
             )
-            ready = refused or _Ready(ConditionStatus.FALSE, HOLDER_ERROR, message)
+            # The reason names the cause the holder's agent gave (``AddressInUse``).
+            reason = refusal_code(view.message) or HOLDER_ERROR
+            ready = refused or _Ready(ConditionStatus.FALSE, reason, message)
             transition = self.status.last_transition
             return _Plan(holder, Phase.UNAVAILABLE, ready, transition, self._pending())
         target, request = self._requested(exclude={holder})

@@ -515,7 +515,7 @@ SCENARIOS: list[tuple[Callable[[], World], list[Step], str]] = [
                 events=("Failover",),
             ),
             # b's own probe is the last guard: it hears a and refuses; no churn to c.
-            step(act("b"), expect=("b", U, 2), events=("HolderError",)),
+            step(act("b"), expect=("b", U, 2), events=("AddressInUse",)),
             step(act("b", "c"), expect=("b", U, 2), events=()),
             # a's agent returns, sees it is not the holder, lets go; b then takes over.
             step(host("a", agent=True, kubelet=True), act("a"), act("b"), expect=("b", A, 2)),
