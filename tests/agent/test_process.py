@@ -28,6 +28,9 @@ def _held_by_node1(lab: Cluster) -> None:
     lab.create_aliasip()
     lab.set_active("node1", 1)
     lab.start_agent("node1")
+    # node2 starts once node1's Lease exists: a standby rightly probes for a holder that
+    # has no Lease at all, and tests below rely on node2 having probed nothing yet.
+    eventually(lambda: lab.lease("node1") is not None, timeout=10)
     lab.start_agent("node2")
     lab.wait_holds("node1", True)
     lab.wait_view("node1", "holding", 1)
