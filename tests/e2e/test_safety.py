@@ -163,6 +163,8 @@ def test_a_refusal_every_node_repeats_is_one_stable_phase(
         return got if got.get("phase") in ("Unavailable", "Pending") and named else None
 
     first = eventually(settled, 15, f"bad settled with a condition naming {code}")
+    # Events are posted by a task of their own, right after the status they describe.
+    eventually(lambda: code in lab.reasons("bad"), 10, f"the Event naming {code}")
     events_then = len(lab.events("bad"))
     time.sleep(8.0)  # several resyncs of every agent and decisions of the operator
     later = lab.status("bad")
