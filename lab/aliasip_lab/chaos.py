@@ -25,14 +25,13 @@ import contextlib
 import heapq
 import json
 import random
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -43,6 +42,7 @@ from aliasip_api.rest import ALIASIPS, ApiError, ApiUnavailable
 from aliasip_lab import chaosplan, invariants
 from aliasip_lab.chaosplan import HOLDER, OTHER, Episode, Resources, Step
 from aliasip_lab.cluster import Lab, LabApi, LabError
+from aliasip_lab.interrupt import sigterm_as_interrupt
 from aliasip_lab.invariants import CONVERGE_S, Command, Sample, Violation
 from aliasip_lab.kerneltruth import KernelTruth, bare
 from aliasip_lab.lan import ip
@@ -634,28 +634,10 @@ def chaos(
     log_path = log or Path(tempfile.gettempdir()) / f"aliasip-chaos-seed{seed}-{stamp}.jsonl"
     own = state_dir is None or not (state_dir / "state.json").exists()
     lab_dir = state_dir or workdir / "lab"
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         return _chaos_in(
             lab_dir, own, seed, minutes, nodes, aliasips, log_path, workdir, replay, say
         )
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends the run like Ctrl-C: every ``finally`` runs, so the lab it built is
-    taken down (a plain SIGTERM left six namespaces and ten processes behind)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _chaos_in(

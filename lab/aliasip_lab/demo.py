@@ -37,13 +37,13 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from aliasip_api.lease import agent_lease_name, parse_lease
 from aliasip_api.rest import ApiError, ApiUnavailable, leases_path
 from aliasip_lab.capture import Capture, Frame
 from aliasip_lab.cluster import SYSTEM_NAMESPACE, Lab, LabError, tag_for
+from aliasip_lab.interrupt import sigterm_as_interrupt
 from aliasip_lab.lan import existing_namespaces
 from aliasip_lab.nsenter import netns
 from aliasip_lab.observation import split_brain_rounds
@@ -157,22 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="aliasip-demo-"))
-    with _terminate_as_interrupt():
+    with sigterm_as_interrupt():
         return run(state_dir.resolve())
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM takes the same way out as Ctrl-C, so the lab is taken down either way."""
-
-    def interrupt(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def run(state_dir: Path) -> int:
