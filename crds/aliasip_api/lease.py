@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aliasip_api import kubetime
 
 AGENT_LEASE_PREFIX = "aliasip-agent-"
+# Written by an agent that stops gracefully (a roll-out): until this moment its node's
+# kernel may keep the aliases it held without a live agent (docs/design.md, R9), so no
+# standby calls that node silent before it.
+HANDOVER_ANNOTATION = "aliasip.io/handover-until"
 
 
 def agent_lease_name(node: str) -> str:
@@ -34,6 +38,7 @@ class AgentLease:
     holder: str | None
     renew_time: datetime | None
     duration_s: int | None
+    handover_until: datetime | None = None
 
     @property
     def expires_at(self) -> datetime | None:
@@ -81,4 +86,17 @@ def parse_lease(obj: Mapping[str, Any]) -> AgentLease:
         holder=str(holder) if holder else None,
         renew_time=renew,
         duration_s=duration if isinstance(duration, int) and duration > 0 else None,
+        handover_until=_handover_until(obj),
     )
+
+
+def _handover_until(obj: Mapping[str, Any]) -> datetime | None:
+    """The handover annotation's moment. A malformed one (never our agent's writing) reads
+    as a handover without end: standbys then wait for the node's next agent, the safe side."""
+    raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(HANDOVER_ANNOTATION)
+    if raw is None:
+        return None
+    try:
+        return kubetime.parse_time(str(raw))
+    except ValueError:
+        return datetime.max.replace(tzinfo=UTC)

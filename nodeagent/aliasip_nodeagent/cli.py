@@ -6,7 +6,7 @@
     aliasip-agent list [--json]
     aliasip-agent run --node NAME [--kubeconfig PATH] [--lease-namespace NS]
                       [--lease-duration S] [--renew-interval S] [--resync-interval S]
-                      [--announce-refresh S]
+                      [--announce-refresh S] [--address-lifetime S] [--handover S]
 
 ``run`` is the daemon (a DaemonSet's container): it follows the AliasIPs' status through
 the Kubernetes API and runs until SIGTERM, which leaves the aliases in place.
@@ -79,6 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between gratuitous ARPs for an alias held unchanged (at least 1)",
     )
     run.add_argument("--probe-wait-ms", type=float, default=DEFAULT_PROBE_WAIT_S * 1000)
+    run.add_argument(
+        "--address-lifetime",
+        type=int,
+        default=1,
+        help="seconds an alias outlives a dead or frozen agent in the kernel (the dead-man "
+        "switch; standbys wait this plus 1 s of silence before a failover)",
+    )
+    run.add_argument(
+        "--handover",
+        type=int,
+        default=15,
+        help="seconds the aliases outlive a graceful stop (SIGTERM), for the next agent",
+    )
     run.add_argument("--api-timeout", type=float, default=2.0, help="seconds per API call")
     run.add_argument("--log-level", default="INFO")
     return parser

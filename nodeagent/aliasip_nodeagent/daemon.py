@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from aliasip_api.lease import AGENT_LEASE_PREFIX, AgentLease, agent_lease_name, parse_lease
@@ -50,7 +50,8 @@ from aliasip_nodeagent import errors
 from aliasip_nodeagent.announcing import Announcements
 from aliasip_nodeagent.carrier import CarrierWatch
 from aliasip_nodeagent.claimwatch import ClaimWatch
-from aliasip_nodeagent.dataplane import Announce, Netlink, apply_alias
+from aliasip_nodeagent.dataplane import AgentNetlink, Announce, apply_alias
+from aliasip_nodeagent.deadman import DeadMan, expiry_window_s
 from aliasip_nodeagent.hoststate import HeldAlias, HostState
 from aliasip_nodeagent.kube import ApiError, ApiUnavailable, KubeApi, Listing
 from aliasip_nodeagent.logfmt import kv
@@ -68,6 +69,7 @@ from aliasip_nodeagent.refusals import Refusals, describe, precheck
 from aliasip_nodeagent.relevance import concerns, held_texts
 from aliasip_nodeagent.report import Outcome, needs_write, patch_body, view_for
 from aliasip_nodeagent.retries import HoldRetries
+from aliasip_nodeagent.silence import PROBE_EVERY_S, Silences, watch_from
 from aliasip_nodeagent.watch import lease_lapsed, report_due, watched_holder
 
 log = logging.getLogger("aliasip.agent")
@@ -80,6 +82,8 @@ EXPIRY_SLACK_S = 0.01
 # every resync, 5 s as shipped): a LAN partition that keeps the carrier up (a dead uplink)
 # is invisible to link events, and after it heals this probe is what ends two answers.
 GUARD_INTERVAL_S = 1.0
+# A graceful stop waits this long for the handover's Lease write, then stops without one.
+HANDOVER_WRITE_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,10 @@ class Settings:
     probe_wait_s: float = 0.03
     watch_timeout_s: int = 60
     announce_refresh_s: float = 30.0
+    # The dead-man switch (docs/design.md R9): the kernel lifetime of every alias added,
+    # renewed four times per lifetime; and how long a graceful stop lets them live on.
+    address_lifetime_s: int = 1
+    handover_s: int = 15
 
     def __post_init__(self) -> None:
         if self.renew_interval_s < 1.0:
@@ -101,6 +109,10 @@ class Settings:
             raise ValueError("the Lease must outlast a renewal interval plus the fence margin")
         if self.announce_refresh_s < 1.0:
             raise ValueError("held aliases are re-announced at most once a second")
+        if self.address_lifetime_s < 1:
+            raise ValueError("the address lifetime is a whole number of seconds, at least 1")
+        if self.handover_s < 0:
+            raise ValueError("the handover is a number of seconds, 0 (none) or more")
 
     @property
     def lease_name(self) -> str:
@@ -126,7 +138,7 @@ class Agent:
         self,
         settings: Settings,
         kube: KubeApi,
-        netlink: Netlink,
+        netlink: AgentNetlink,
         announcer: Announce,
         dataplane: Executor,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -147,6 +159,11 @@ class Agent:
         self._watched_holders: set[str] = set()
         self._kernel: HostState | None = None  # the last kernel snapshot, while still true
         self._expiry_wakes: dict[str, tuple[datetime, asyncio.TimerHandle]] = {}
+        self._silence_wake: tuple[datetime, asyncio.TimerHandle] | None = None
+        # The dead-man switch (this node's aliases live only while we renew them) and the
+        # standby's side of it (a holder is silent only once that has lasted the window).
+        self.deadman = DeadMan(settings.node, netlink, self._io, settings.address_lifetime_s)
+        self.silences = Silences(expiry_window_s(settings.address_lifetime_s))
         self.synced = False
         self._watch_breaks = 0  # AliasIP watch streams broken so far (a relist follows)
         self._breaks_at_cut_off = 0
@@ -198,7 +215,11 @@ class Agent:
         for target, name in ((self._watch_thread, "watch"), (self._lease_thread, "leases")):
             threading.Thread(target=target, name=name, daemon=True).start()
         self.carrier.start()
+        # Adopted aliases (a previous agent's, maybe handed over with a long lifetime) get
+        # this agent's lifetime before anything else happens.
+        await self.deadman.renew()
         tasks = [
+            asyncio.create_task(self.deadman.run(), name="deadman"),
             asyncio.create_task(self._lease_task(), name="lease"),
             asyncio.create_task(self._fence_task(), name="fence"),
             asyncio.create_task(self._reconcile_task(), name="reconcile"),
@@ -214,8 +235,34 @@ class Agent:
             await self.carrier.close()
             self.claims.close()
             await self.announcements.close()
-            # Deliberately no release: a stopped agent is not a failover (docs/design.md).
-            log.info(kv("stop", node=self.settings.node, note="aliases kept for the next agent"))
+            # Deliberately no release: a stopped agent is not a failover (docs/design.md);
+            # the aliases live on for the handover, announced in the Lease first (R9).
+            handed = await self.deadman.hand_over(
+                self.now, self.settings.handover_s, self._write_handover
+            )
+            note = "aliases handed over to the next agent" if handed else "aliases expire"
+            log.info(kv("stop", node=self.settings.node, note=note))
+
+    async def _write_handover(self, until: datetime) -> bool:
+        """The Lease, renewed with the handover annotation; False if the API refused."""
+        s = self.settings
+        try:
+            await asyncio.wait_for(
+                asyncio.to_thread(
+                    self.kube.renew_lease,
+                    s.lease_namespace,
+                    s.lease_name,
+                    s.node,
+                    s.lease_duration_s,
+                    self.now(),
+                    until,
+                ),
+                timeout=HANDOVER_WRITE_TIMEOUT_S,
+            )
+        except (ApiUnavailable, ApiError, TimeoutError) as exc:
+            log.warning(kv("lease-renew-failed", node=s.node, error=exc or "timed out"))
+            return False
+        return True
 
     async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a data-path call on the data-path thread.
@@ -856,16 +903,20 @@ class Agent:
     async def _watch_holders(
         self, observed: list[Observed], outcomes: dict[str, Outcome]
     ) -> dict[str, Outcome]:
-        """Probe for the AliasIPs whose holder's Lease lapsed; one Lease read per holder.
+        """Probe for the AliasIPs whose holder's Lease renewal is overdue or lapsed; one
+        Lease read per holder per pass.
 
-        While the holder's Lease is valid nothing is probed and nothing new is reported
-        (``view_for`` keeps the previous observation; no write).
+        While the holder's renewal is on time nothing is probed and nothing new is
+        reported (``view_for`` keeps the previous observation; no write). Once overdue,
+        the addresses are probed every ``PROBE_EVERY_S``; after the Lease lapsed, an
+        answer is reported at once, silence only once it has lasted the expiry window
+        (``silence``, docs/design.md R9).
         """
         node = self.settings.node
         leases: dict[str, tuple[bool, AgentLease | None]] = {}
-        self._watched_holders = {
-            h for obs in observed if (h := watched_holder(node, obs)) is not None
-        }
+        watched = {(obs.name, h) for obs in observed if (h := watched_holder(node, obs))}
+        self._watched_holders = {holder for _, holder in watched}
+        self.silences.keep_only(watched)
         for obs in observed:
             holder = watched_holder(node, obs)
             if holder is None or obs.spec is None:
@@ -875,20 +926,68 @@ class Agent:
             known, lease = leases[holder]
             if not known:
                 continue
-            if not lease_lapsed(lease, holder, self.now()):
+            key = (obs.name, holder)
+            lapsed = lease_lapsed(lease, holder, self.now())
+            if not lapsed:
                 self._wake_at_expiry(holder, lease)
-                continue
-            observed_at = self.now()
+                start = watch_from(lease, self.settings.renew_interval_s)
+                if start is not None and self.now() < start:
+                    self.silences.forget(key)
+                    self._wake_at(start)
+                    continue
             async with self._dataplane:
                 heard = await self._io(self._probe_all, requests_for(obs.spec))
+            observed_at = self.now()
             if heard is None:
+                self.silences.forget(key)
                 continue  # this node cannot look (its own link is down ...): say nothing
+            if heard:
+                self.silences.forget(key)
+            elif self.silences.silent(key, observed_at) == observed_at:
+                proven = self.silences.proven_at(key, lease.handover_until if lease else None)
+                log.info(
+                    kv(
+                        "holder-silent",
+                        node=node,
+                        aliasip=obs.name,
+                        holder=holder,
+                        since=observed_at.isoformat(timespec="milliseconds"),
+                        evidence_at=proven.isoformat(timespec="milliseconds") if proven else None,
+                        note="silence counts once it outlasts the holder's address lifetime",
+                    )
+                )
+            if not lapsed:
+                self._wake_at(observed_at + timedelta(seconds=PROBE_EVERY_S))
+                continue
+            if not heard:
+                proven = self.silences.proven_at(key, lease.handover_until if lease else None)
+                if proven is not None and observed_at < proven:
+                    self._wake_at(min(proven, observed_at + timedelta(seconds=PROBE_EVERY_S)))
+                    continue
             if not report_due(obs.view_of(node), heard, lease):
                 continue
             log.info(kv("holder-probed", node=node, aliasip=obs.name, holder=holder, heard=heard))
             base = outcomes.get(obs.name, Outcome())
             outcomes[obs.name] = replace(base, heard=heard, observed_at=observed_at, fresh=True)
         return outcomes
+
+    def _wake_at(self, when: datetime) -> None:
+        """A full pass at ``when`` (the silence watch's next probe); one timer, the
+        earliest asked for: the pass it wakes asks again for whatever comes next."""
+        if self._loop is None:
+            return
+        if self._silence_wake is not None:
+            at, handle = self._silence_wake
+            if at <= when and not handle.cancelled():
+                return
+            handle.cancel()
+        delay = max((when - self.now()).total_seconds(), 0.0)
+        handle = self._loop.call_later(delay, self._silence_woken)
+        self._silence_wake = (when, handle)
+
+    def _silence_woken(self) -> None:
+        self._silence_wake = None
+        self.wake(full=True)
 
     def _wake_at_expiry(self, holder: str, lease: AgentLease | None) -> None:
         """A full pass right when the holder's Lease expires, not up to a resync interval

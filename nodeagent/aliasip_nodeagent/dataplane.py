@@ -34,6 +34,12 @@ class Netlink(Protocol):
     def delete(self, held: HeldAlias) -> bool: ...
 
 
+class AgentNetlink(Netlink, Protocol):
+    """What the daemon needs besides: the dead-man switch's renewal (``deadman``)."""
+
+    def renew_lifetimes(self, lifetime_s: int | None = None) -> int: ...
+
+
 class ProbeOutcome(Protocol):
     @property
     def conflict_mac(self) -> str | None: ...

@@ -19,6 +19,7 @@ from typing import Any
 import urllib3
 
 from aliasip_api import kubetime
+from aliasip_api.lease import HANDOVER_ANNOTATION
 from aliasip_api.rest import (
     ALIASIPS,
     MERGE_PATCH,
@@ -151,14 +152,21 @@ class KubeApi(RestClient):
         return self._get_if_any(f"{leases_path(namespace)}/{urllib.parse.quote(name)}")
 
     def renew_lease(
-        self, namespace: str, name: str, holder: str, duration_s: int, now: datetime
+        self,
+        namespace: str,
+        name: str,
+        holder: str,
+        duration_s: int,
+        now: datetime,
+        handover_until: datetime | None = None,
     ) -> dict[str, Any]:
         """Create or renew the Lease ``name`` for ``holder``: one PUT per renewal.
 
         The Lease written last is kept, so a renewal is a single PUT with its
         resourceVersion (optimistic concurrency, as client-go's leader election); after a
         409 or 404 (someone else wrote or deleted it, e.g. our previous life) it is read
-        again, or created.
+        again, or created. ``handover_until`` sets the handover annotation (a graceful
+        stop); every other renewal removes it (the next agent took over).
         """
         base = leases_path(namespace)
         stamp = kubetime.format_micro_time(now)
@@ -183,6 +191,11 @@ class KubeApi(RestClient):
                     }
                     self._lease = self.request("POST", base, body)
                     return self._lease
+            annotations = lease.setdefault("metadata", {}).get("annotations") or {}
+            annotations.pop(HANDOVER_ANNOTATION, None)
+            if handover_until is not None:
+                annotations[HANDOVER_ANNOTATION] = kubetime.format_micro_time(handover_until)
+            lease["metadata"]["annotations"] = annotations
             spec = lease.setdefault("spec", {})
             if spec.get("holderIdentity") != holder:
                 spec["acquireTime"] = stamp

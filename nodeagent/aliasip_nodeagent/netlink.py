@@ -5,7 +5,11 @@ Invariants:
   label ``<ifname>:aip`` on IPv4 when it fits), and only marked addresses are deleted;
 - add and delete are idempotent and return whether the kernel changed;
 - IPv6 aliases are added with ``nodad``: the agent runs its own bounded probe first, and
-  a tentative address would not answer neighbour solicitations for a second or more.
+  a tentative address would not answer neighbour solicitations for a second or more;
+- with a ``lifetime_s``, every alias is added with that kernel lifetime (``valid_lft`` and
+  ``preferred_lft``) and lives only while ``renew_lifetimes`` is called in time: the
+  agent's dead-man switch (docs/design.md, R9). Without one (the one-shot CLI) aliases are
+  permanent.
 """
 
 from __future__ import annotations
@@ -51,12 +55,16 @@ class NetlinkHost:
     """A netlink connection to the network namespace it was opened in.
 
     The socket stays bound to that namespace for its whole life, so a test or a benchmark
-    can open one per node namespace and use them all from one process.
+    can open one per node namespace and use them all from one process. ``lifetime_s``:
+    the kernel lifetime of every alias added (None: permanent).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lifetime_s: int | None = None) -> None:
+        if lifetime_s is not None and lifetime_s < 1:
+            raise ValueError("an address lifetime is a whole number of seconds, at least 1")
         self._ipr: Any = IPRoute()
         self._mark_verified = False
+        self.lifetime_s = lifetime_s
 
     def close(self) -> None:
         self._ipr.close()
@@ -126,6 +134,8 @@ class NetlinkHost:
                 kwargs["label"] = label
         else:
             kwargs["flags"] = IFA_F_NODAD
+        if self.lifetime_s is not None:
+            kwargs.update(valid_lft=self.lifetime_s, preferred_lft=self.lifetime_s)
         try:
             self._ipr.addr("add", **kwargs)
         except NetlinkError as exc:
@@ -138,6 +148,42 @@ class NetlinkHost:
             self._verify_marked(placement)
             self._mark_verified = True
         return True
+
+    def renew_lifetimes(self, lifetime_s: int | None = None) -> int:
+        """Give every alias we marked ``lifetime_s`` (default: ours) more seconds; how many.
+
+        Read and renewed in one call on the data-path thread, so an alias this agent
+        deleted is never brought back: ``replace`` would create a missing address, and the
+        dump right before it is the only proof that the address is still there.
+        """
+        lifetime = self.lifetime_s if lifetime_s is None else lifetime_s
+        if lifetime is None:
+            return 0
+        renewed = 0
+        for held in self.snapshot().owned():
+            kwargs: dict[str, Any] = {
+                "index": held.index,
+                "address": str(held.address.ip),
+                "prefixlen": held.address.network.prefixlen,
+                "proto": OWN_PROTO,
+                "scope": SCOPE_UNIVERSE,
+                "valid_lft": lifetime,
+                "preferred_lft": lifetime,
+            }
+            if held.address.version == 4:
+                label = own_label(held.interface)
+                if label:
+                    kwargs["label"] = label
+            else:
+                kwargs["flags"] = IFA_F_NODAD
+            try:
+                self._ipr.addr("replace", **kwargs)
+            except NetlinkError as exc:
+                raise errors.KernelError(
+                    f"renewing the lifetime of {held.address} failed: {exc}"
+                ) from exc
+            renewed += 1
+        return renewed
 
     def _verify_marked(self, placement: Placement) -> None:
         """Kernels before 6.3 drop IFA_PROTO: then we could not find our own address again.

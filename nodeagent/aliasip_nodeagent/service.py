@@ -2,7 +2,8 @@
 
 Kept apart from ``daemon`` (the behaviour) so that the daemon takes everything it touches
 as arguments, and from ``cli`` so that the one-shot commands never import the API client.
-SIGTERM and SIGINT end the loop and exit 0 *without* releasing anything (see ``daemon``).
+SIGTERM and SIGINT end the loop and exit 0 *without* releasing anything: the aliases are
+handed over to the next agent for ``--handover`` seconds (see ``daemon`` and ``deadman``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def run_daemon(args: argparse.Namespace) -> int:
             resync_interval_s=args.resync_interval,
             announce_refresh_s=args.announce_refresh,
             probe_wait_s=args.probe_wait_ms / 1000,
+            address_lifetime_s=args.address_lifetime,
+            handover_s=args.handover,
         )
     except ValueError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
@@ -52,7 +55,7 @@ def run_daemon(args: argparse.Namespace) -> int:
         return 1
     # One thread owns the data path (netlink and packet sockets), created there.
     dataplane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataplane")
-    netlink = dataplane.submit(NetlinkHost).result()
+    netlink = dataplane.submit(NetlinkHost, settings.address_lifetime_s).result()
     announcer = Announcer()
     try:
         kube = KubeApi(configuration, args.api_timeout)

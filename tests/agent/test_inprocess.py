@@ -73,6 +73,7 @@ class FakeKernel:
 
     owned: list[ipaddress.IPv4Interface] = field(default_factory=list)
     adds: int = 0
+    lifetimes: list[int | None] = field(default_factory=list)  # each renewal's lifetime
 
     def snapshot(self, version: int | None = None, interface: str | None = None) -> HostState:
         addresses = [stationary("198.18.0.11/24")]
@@ -93,6 +94,10 @@ class FakeKernel:
             return False
         self.owned.remove(address)
         return True
+
+    def renew_lifetimes(self, lifetime_s: int | None = None) -> int:
+        self.lifetimes.append(lifetime_s)
+        return len(self.owned)
 
 
 @dataclass(frozen=True)

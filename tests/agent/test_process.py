@@ -10,10 +10,11 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aliasip_api import kubetime
+from aliasip_api.lease import HANDOVER_ANNOTATION
 from aliasip_lab.capture import Capture
 from aliasip_lab.nsenter import netns
 from tests.agent.support import ALIAS, Cluster
@@ -77,26 +78,65 @@ def test_holder_standby_lease_and_planned_switchover(lab: Cluster) -> None:
     assert not lab.holds("node1") and lab.holds("node2")
 
 
-def test_restart_adopts_without_a_blip_and_sigterm_keeps(lab: Cluster) -> None:
+def test_sigterm_hands_over_and_the_next_agent_adopts_without_a_blip(lab: Cluster) -> None:
+    """A graceful stop (a roll-out) is no failover: the Lease announces the handover, the
+    kernel keeps the alias meanwhile, and the next agent adopts it and takes the handover
+    back (docs/design.md R9)."""
     node1 = lab.lan.node("node1")
     _held_by_node1(lab)
     _ping(lab)
     prober = lab.start_prober(4.0)
     lab.wait_probing("node1")
-    lab.stop_agent("node1", signal.SIGKILL)
-    lab.start_agent("node1")
-    eventually(lambda: lab.log("node1").count("event=lease-acquired") == 2, timeout=10)
-    assert lab.holds("node1")
-
-    # SIGTERM: the agent exits at once and keeps the alias (not a failover).
     assert lab.stop_agent("node1", signal.SIGTERM) == 0
     assert lab.holds("node1")
+    lease = lab.lease("node1")
+    assert lease is not None
+    until = kubetime.parse_time(lease["metadata"]["annotations"][HANDOVER_ANNOTATION])
+    renewed = kubetime.parse_time(lease["spec"]["renewTime"])
+    assert timedelta(seconds=14) <= until - renewed <= timedelta(seconds=16)  # --handover 15
+    assert 10 <= _lifetime_s(lab, "node1") <= 15
+    time.sleep(1.5)  # past the shipped 1 s lifetime: the handover keeps it
+    assert lab.holds("node1")
+    lab.start_agent("node1")
+    eventually(lambda: lab.log("node1").count("event=lease-acquired") == 2, timeout=10)
+    eventually(lambda: _lifetime_s(lab, "node1") <= 1, timeout=5)  # the new agent's again
+    eventually(
+        lambda: (
+            HANDOVER_ANNOTATION
+            not in ((lab.lease("node1") or {}).get("metadata") or {}).get("annotations", {})
+        ),
+        timeout=5,
+    )
     report = lab.prober_report(prober)
     assert report["split_brain_samples"] == []
     assert report["gaps"] == [], report["gaps"]
     assert {s["mac"] for s in report["segments"]} == {node1.mac}
     assert "event=release" not in lab.log("node1")
     assert "event=hold " not in lab.log("node1").split("event=start")[-1]  # adopted, not re-added
+
+
+def test_a_killed_agents_alias_expires_and_its_silence_counts_only_after_the_window(
+    lab: Cluster,
+) -> None:
+    """The dead-man switch: nobody renews a SIGKILLed agent's alias, so its kernel deletes
+    it within the lifetime plus the kernel's check (1 s + at most 1 s); a standby reports
+    the silence only once the silence has lasted that window."""
+    _held_by_node1(lab)
+    lab.wait_view("node2", "standby", 1)
+    assert _lifetime_s(lab, "node1") <= 1
+    killed = time.monotonic()
+    lab.stop_agent("node1", signal.SIGKILL)
+    lab.wait_holds("node1", False, timeout=5)
+    assert time.monotonic() - killed <= 2.0 + 0.3  # the window (+ this test's polling)
+
+    def silent_report() -> dict[str, Any] | None:
+        view = lab.view("node2")
+        return view if view.get("holderHeard") is False else None
+
+    view = eventually(silent_report, timeout=10, interval=0.05)
+    first = _log_field(lab.log("node2"), "holder-silent", "since")
+    assert kubetime.parse_time(view["observedAt"]) - first >= timedelta(seconds=2.0)
+    assert not lab.holds("node2")  # the agent reports; only the operator moves the alias
 
 
 def test_cut_off_from_the_api_the_holder_keeps_serving(lab: Cluster) -> None:
@@ -206,20 +246,24 @@ def test_link_loss_is_reported_as_an_error(lab: Cluster) -> None:
     assert not lab.holds("node1")
 
 
-def test_standby_reports_whether_the_lapsed_holder_still_answers(lab: Cluster) -> None:
-    """Agent dead, kernel alive: heard (not a failover); then the node's cable: silent."""
+def test_standby_hears_a_handed_over_holder_then_calls_it_silent_only_after_the_handover(
+    lab: Cluster,
+) -> None:
+    """Agent gone, kernel alive (a handover): heard, not a failover. Then the node's cable
+    goes: silent, but reported only once the handover the Lease announced is over (plus the
+    expiry window), when the node's kernel has let the alias go."""
     node1 = lab.lan.node("node1")
     _held_by_node1(lab)
     lab.wait_view("node2", "standby", 1)
     assert "holderHeard" not in lab.view("node2")  # nothing probed while the Lease is valid
-
-    lab.stop_agent("node1", signal.SIGKILL)
+    lab.stop_agent("node1", signal.SIGTERM)
     lease = lab.lease("node1")
     assert lease is not None
     spec = lease["spec"]
     expiry = kubetime.parse_time(spec["renewTime"]) + timedelta(
         seconds=spec["leaseDurationSeconds"]
     )
+    until = kubetime.parse_time(lease["metadata"]["annotations"][HANDOVER_ANNOTATION])
 
     def observed(heard: bool) -> dict[str, Any] | None:
         view = lab.view("node2")
@@ -233,8 +277,28 @@ def test_standby_reports_whether_the_lapsed_holder_still_answers(lab: Cluster) -
     assert lab.view("node2")["state"] == "standby"
 
     lab.lan.set_link(node1, up=False)
-    eventually(lambda: observed(False), timeout=10, interval=0.1)
+    view = eventually(lambda: observed(False), timeout=15, interval=0.1)
+    assert kubetime.parse_time(view["observedAt"]) >= until + timedelta(seconds=2.0)
+    assert not lab.holds("node1")  # the kernel let it go when the handover ended
     assert not lab.holds("node2")  # the agent reports; only the operator moves the alias
+
+
+def _lifetime_s(lab: Cluster, node: str) -> int:
+    """The kernel lifetime left (valid_lft) of the alias on ``node``, in seconds."""
+    host = lab.lan.node(node)
+    out = lab.lan.run(host, "ip", "-o", "addr", "show", "dev", host.ifname).stdout
+    for line in out.splitlines():
+        if f" {ALIAS}/" in line:
+            return int(line.split("valid_lft ")[1].split("sec")[0])
+    raise AssertionError(f"{ALIAS} not on {node}: {out}")
+
+
+def _log_field(log: str, event: str, key: str) -> datetime:
+    """``key`` of the first ``event`` line of an agent log, as a time."""
+    for line in log.splitlines():
+        if f"event={event} " in line:
+            return kubetime.parse_time(line.split(f" {key}=")[1].split()[0])
+    raise AssertionError(f"no {event} in the log")
 
 
 def test_periodic_reconcile_re_adds_an_alias_deleted_behind_its_back(lab: Cluster) -> None:

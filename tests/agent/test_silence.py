@@ -1,0 +1,182 @@
+"""A standby calls a lost holder silent only once the silence outlasted the holder's
+address lifetime (docs/design.md R9): the pure rule (``silence``) and the daemon's
+standby pass in-process, with a fake clock, kernel, wire and API (no networking here;
+tests/agent/test_process.py has the real processes)."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aliasip_api import kubetime
+from aliasip_api.lease import HANDOVER_ANNOTATION, AgentLease
+from aliasip_nodeagent.daemon import Agent, Settings
+from aliasip_nodeagent.deadman import expiry_window_s
+from aliasip_nodeagent.silence import OVERDUE_S, Silences, watch_from
+from tests.agent.test_inprocess import FakeApi, FakeKernel, FakeListener, FakeWire, aliasip
+
+T0 = datetime(2026, 12, 7, 6, 0, 0, tzinfo=UTC)
+KEY = ("web", "node2")
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_the_window_is_the_lifetime_plus_the_kernels_check() -> None:
+    assert expiry_window_s(1) == 2.0
+    assert expiry_window_s(3) == 4.0
+
+
+def test_silence_counts_from_the_first_silent_probe_of_a_run() -> None:
+    s = Silences(window_s=2.0)
+    assert s.proven_at(KEY, None) is None
+    assert s.silent(KEY, at(1)) == at(1)
+    assert s.silent(KEY, at(2.5)) == at(1)  # the run goes on: its start stays
+    assert s.proven_at(KEY, None) == at(3)
+    s.forget(KEY)  # an answer: a new run must start
+    assert s.silent(KEY, at(4)) == at(4)
+    assert s.proven_at(KEY, None) == at(6)
+
+
+def test_a_handover_delays_the_evidence_until_it_ended() -> None:
+    s = Silences(window_s=2.0)
+    s.silent(KEY, at(1))
+    assert s.proven_at(KEY, at(10)) == at(12)
+    assert s.proven_at(KEY, at(0)) == at(3)  # a handover long over changes nothing
+
+
+def test_only_watched_keys_are_kept() -> None:
+    s = Silences(window_s=2.0)
+    s.silent(KEY, at(1))
+    s.silent(("db", "node3"), at(1))
+    s.keep_only({KEY})
+    assert s.proven_at(("db", "node3"), None) is None
+    assert s.proven_at(KEY, None) == at(3)
+
+
+def test_the_watch_starts_when_a_renewal_is_overdue() -> None:
+    lease = AgentLease(holder="node2", renew_time=at(0), duration_s=3)
+    assert watch_from(lease, 1.0) == at(1.0 + OVERDUE_S)
+    assert watch_from(None, 1.0) is None
+    assert watch_from(AgentLease(holder="node2", renew_time=None, duration_s=3), 1.0) is None
+
+
+@dataclass
+class Standby:
+    """node1, a standby of ``web`` whose status names node2; node2's Lease renewed at T0."""
+
+    agent: Agent
+    wire: FakeWire
+    api: FakeApi
+    clock: list[datetime]
+
+    def pass_at(self, seconds: float) -> dict[str, Any]:
+        """One full pass at T0 + ``seconds``; node1's view as the API has it after."""
+        self.clock[0] = at(seconds)
+
+        async def go() -> None:
+            outcomes, observed = await self.agent._apply(full=True)
+            outcomes = await self.agent._watch_holders(observed, outcomes)
+            await self.agent._report(observed, outcomes)
+            self.agent.claims.close()
+            await self.agent.announcements.close()
+
+        asyncio.run(go())
+        assert self.api.current is not None
+        view: dict[str, Any] = self.api.current["status"].get("nodes", {}).get("node1", {})
+        return view
+
+
+def standby(handover_until: datetime | None = None) -> Standby:
+    obj = aliasip("node2", 1, 10)
+    clock = [T0]
+    wire, api = FakeWire(), FakeApi(obj)
+    agent = Agent(
+        Settings(node="node1", probe_wait_s=0.0),
+        api,  # type: ignore[arg-type]
+        FakeKernel(),
+        wire,
+        ThreadPoolExecutor(max_workers=1),
+        now=lambda: clock[0],
+    )
+    agent.synced = True
+    agent.claims._open = FakeListener  # no packet socket
+    agent.objects["web"] = obj
+    lease: dict[str, Any] = {
+        "metadata": {"name": "aliasip-agent-node2"},
+        "spec": {
+            "holderIdentity": "node2",
+            "leaseDurationSeconds": 3,
+            "renewTime": kubetime.format_micro_time(T0),
+        },
+    }
+    if handover_until is not None:
+        lease["metadata"]["annotations"] = {
+            HANDOVER_ANNOTATION: kubetime.format_micro_time(handover_until)
+        }
+    agent._lease_objs["node2"] = lease
+    agent.leases_synced = True
+    return Standby(agent, wire, api, clock)
+
+
+def test_nothing_is_probed_while_the_renewal_is_on_time() -> None:
+    s = standby()
+    view = s.pass_at(1.2)
+    assert s.wire.probes == 0
+    assert "holderHeard" not in view
+
+
+def test_silence_before_the_window_is_not_reported_after_it_is() -> None:
+    s = standby()
+    assert "holderHeard" not in s.pass_at(3.1)  # lapsed, first silent probe
+    assert s.wire.probes == 1
+    assert "holderHeard" not in s.pass_at(4.0)  # silent for 0.9 s only
+    view = s.pass_at(5.2)
+    assert view["holderHeard"] is False
+    assert kubetime.parse_time(view["observedAt"]) == at(5.2)
+
+
+def test_probing_from_the_overdue_renewal_keeps_the_window_off_the_failover_time() -> None:
+    s = standby()
+    assert "holderHeard" not in s.pass_at(1.4)  # overdue, not lapsed: probed, not reported
+    assert s.wire.probes == 1
+    assert "holderHeard" not in s.pass_at(3.1)  # lapsed; silent since 1.4, proven at 3.4
+    view = s.pass_at(3.45)
+    assert view["holderHeard"] is False
+
+
+def test_an_answer_in_between_starts_the_silence_over_and_is_reported_at_once() -> None:
+    s = standby()
+    s.pass_at(1.4)
+    s.wire.answered_by = "02:00:00:00:00:02"
+    assert s.pass_at(3.1)["holderHeard"] is True  # an answer after the expiry: at once
+    s.wire.answered_by = None
+    assert s.pass_at(3.5)["holderHeard"] is True  # silent since 3.5 only
+    assert s.pass_at(5.4)["holderHeard"] is True
+    assert s.pass_at(5.6)["holderHeard"] is False
+
+
+def test_a_handed_over_holder_is_silent_only_after_the_handover() -> None:
+    s = standby(handover_until=at(10))
+    s.pass_at(3.1)
+    assert "holderHeard" not in s.pass_at(6.0)
+    assert "holderHeard" not in s.pass_at(11.9)
+    assert s.pass_at(12.1)["holderHeard"] is False
+
+
+def test_silence_heard_before_a_renewal_is_forgotten() -> None:
+    """The holder's agent renewed in between: it lived, and may have added again."""
+    s = standby()
+    s.pass_at(1.4)  # overdue: silent
+    renewed = s.agent._lease_objs["node2"]
+    renewed["spec"]["renewTime"] = kubetime.format_micro_time(at(1.5))
+    s.pass_at(1.6)  # on time again: forgotten, nothing probed
+    assert s.wire.probes == 1
+    renewed["spec"]["renewTime"] = kubetime.format_micro_time(at(1.5))
+    assert "holderHeard" not in s.pass_at(4.6)  # lapsed at 4.5: silent since 4.6 only
+    assert "holderHeard" not in s.pass_at(6.5)
+    assert s.pass_at(6.7)["holderHeard"] is False
