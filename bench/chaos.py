@@ -40,7 +40,9 @@ def table(runs: list[dict[str, Any]], command: str) -> str:
         "",
         f"`{command}` on {when}, {host}. Bounds: stray alias {invariants.REACTION_S:g} s "
         f"(a node that could act) / {invariants.RECOVERY_S:g} s (just able again); "
-        f"convergence {invariants.CONVERGE_S:g} s after the heal.",
+        f"convergence {invariants.CONVERGE_S:g} s after the heal; a dead or frozen agent's "
+        f"aliases gone {invariants.DEADMAN_S:g} s after it stopped (the dead-man switch). "
+        "Every two-MAC observer round is a violation.",
         "",
     ]
     shared = max((int(r.get("parallel", 1)) for r in runs), default=1)
@@ -52,7 +54,7 @@ def table(runs: list[dict[str, Any]], command: str) -> str:
         ]
     lines += [
         "| seed | minutes | episodes | lab commands (refused) | observer rounds | "
-        "split-brain rounds (unfenceable) | longest holderless ms | converged s | violations |",
+        "split-brain rounds | longest holderless ms | converged s | violations |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
@@ -61,7 +63,7 @@ def table(runs: list[dict[str, Any]], command: str) -> str:
         lines.append(
             f"| {r['seed']} | {r['minutes']:g} | {sum(r['episodes'].values())} ({kinds}) | "
             f"{sum(r['commands'].values())} ({r['refused']}) | {r['observer_rounds']} | "
-            f"{r['split_brain_rounds']} ({r.get('unfenceable_split_brain_rounds', 0)}) | "
+            f"{r['split_brain_rounds']} | "
             f"{r['max_holderless_ms']} | {r['converge_s']} | "
             f"{violations or 0} |"
         )

@@ -469,14 +469,13 @@ def execute(
     end = time.time()
     after = address_lines(lab, alias_set)
     able, powered = invariants.ability(run.commands, lab.node_names, run.t0)
-    split, unfenceable = invariants.judge_split_brain(
-        invariants.split_brain_runs(report),
-        node_macs(lab),
-        invariants.agent_runs(run.commands, lab.node_names, run.t0),
-        samples,
+    runs = invariants.agent_runs(run.commands, lab.node_names, run.t0)
+    split = invariants.judge_split_brain(
+        invariants.split_brain_runs(report), node_macs(lab), runs, samples
     )
     violations = [
         *split,
+        *invariants.dead_man([p for p in presences if p.address in alias_set], runs, powered, end),
         *invariants.stray_aliases(presences, samples, able, powered, end),
         *invariants.epochs(samples),
         *invariants.untouched(before, after, end),
@@ -500,14 +499,13 @@ def execute(
         "observer_rounds": report["rounds"],
         "observer_late_rounds": report["late_rounds"],
         "split_brain_rounds": report["split_brain_rounds"],
-        "unfenceable_split_brain_rounds": sum(u["rounds"] for u in unfenceable),
-        "unfenceable": unfenceable,
         "max_holderless_ms": max(gaps, default=0.0),
         "converge_s": round(converge_s, 2),
         "bounds": {
             "reaction_s": invariants.REACTION_S,
             "recovery_s": invariants.RECOVERY_S,
             "converge_s": CONVERGE_S,
+            "deadman_s": invariants.DEADMAN_S,
         },
         "violations": [v.to_dict() for v in sorted(unique, key=_when)],
     }
@@ -525,7 +523,7 @@ def _when(v: Violation) -> float:
 def _check_so_far(
     run: Run, poller: StatusPoller, truth: KernelTruth, observer: Running, aliases: set[str]
 ) -> list[Violation]:
-    """(a), (b) and (e) over what the witnesses recorded until now."""
+    """(a), (b), (e) and (f) over what the witnesses recorded until now."""
     samples, _ = poller.snapshot()
     settled = time.time() - 2 * invariants.SETTLE_S  # newer rounds: judged at the next check
     rounds = [
@@ -537,11 +535,13 @@ def _check_so_far(
         if e.get("event") == "split-brain" and e["at"] <= settled
     ]  # fmt: skip
     runs = invariants.agent_runs(run.commands, run.lab.node_names, run.t0)
-    found, _ = invariants.judge_split_brain(rounds, node_macs(run.lab), runs, samples)
+    found = invariants.judge_split_brain(rounds, node_macs(run.lab), runs, samples)
     found += invariants.epochs(samples)
     now = time.time()
     able, powered = invariants.ability(run.commands, run.lab.node_names, run.t0)
-    found += invariants.stray_aliases(truth.presences(aliases), samples, able, powered, now)
+    presences = truth.presences(aliases)
+    found += invariants.stray_aliases(presences, samples, able, powered, now)
+    found += invariants.dead_man(presences, runs, powered, now - invariants.DEADMAN_S)
     return found
 
 
@@ -559,13 +559,6 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         f"{summary['max_holderless_ms']} ms",
         f"  converged {summary['converge_s']} s after the heal",
     ]
-    for u in summary.get("unfenceable", []):
-        when = u["since"] - summary["started_at"]
-        lines.append(
-            f"  unfenceable (not a violation) at +{when:.1f} s: {u['detail']}; "
-            f"{', '.join(u['nodes'])} not the holder ({u['holder']}) and its agent could not "
-            "act (not running, frozen or just back): no fencing device"
-        )
     for v in summary["violations"]:
         when = f" at +{v['at'] - summary['started_at']:.1f} s" if v["at"] is not None else ""
         lines.append(f"  VIOLATION {v['invariant']}{when}: {v['detail']}")

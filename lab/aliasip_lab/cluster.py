@@ -434,7 +434,10 @@ class Lab:
         if daemon is None or not daemon.signal(signal.SIGKILL):
             raise LabError(f"the agent on {node} is not running (`aliasip-lab start-agent {node}`)")
         self.save()
-        return f"agent on {node} killed (SIGKILL, pid {daemon.pid}); its aliases stay in the kernel"
+        return (
+            f"agent on {node} killed (SIGKILL, pid {daemon.pid}); its aliases expire from the "
+            "kernel within 2 s (nobody renews their lifetime: the dead-man switch)"
+        )
 
     def start_agent(self, node: str) -> str:
         self.node(node)

@@ -4,11 +4,11 @@ Witnesses: the wire observer's report (``aliasip_lab.observer``), kernel truth's
 intervals (``aliasip_lab.kerneltruth``), status samples of every AliasIP (the runner polls
 the API every ``POLL_S``) and the log of lab commands the runner issued. The invariants:
 
-(a) ``split-brain``: never two MACs answering one alias in one observer round, with one
-    stated exception (``judge_split_brain``): a node that is not ``activeNode`` and whose
-    agent cannot act (not running, frozen, or just back) cannot fence its own kernel, and
-    neither the product nor the lab has a fencing device; such rounds are counted and
-    reported as ``unfenceable``, and (b) bounds them once the agent is back.
+(a) ``split-brain``: never two MACs answering one alias in one observer round. No
+    exception: a node whose agent cannot act (killed, frozen) loses its aliases to the
+    dead-man switch before a standby may call it silent (docs/design.md R9), so even its
+    cable returning after a failover makes no second answer. A round with such a node
+    says so in its detail.
 (b) ``stray-alias``: never an alias in the kernel of a powered node that is not the
     AliasIP's ``status.activeNode`` for longer than a bounded moment, counted only while
     that node's agent can act: it runs, is not frozen, and either reaches the API (its
@@ -25,6 +25,9 @@ the API every ``POLL_S``) and the log of lab commands the runner issued. The inv
     foreign ones the run added) are the same before and after.
 (e) ``epoch``: an AliasIP's ``status.epoch`` never decreases (per object uid: a deleted
     and recreated AliasIP starts again).
+(f) ``dead-man``: a powered node whose agent is not running or frozen keeps no alias in
+    its kernel longer than ``DEADMAN_S`` after the agent stopped (the aliases expire:
+    nobody renews their lifetime), holder or not.
 """
 
 from __future__ import annotations
@@ -58,6 +61,10 @@ API server is frozen), and a failover's first answers and the stale node's reapp
 can fall in the same round."""
 SAMPLE_S = 0.02
 """(b) is checked on a 20 ms grid: far below its bounds."""
+DEADMAN_S = 2.5
+"""(f) The agent's expiry window (a 1 s lifetime plus 1 s for the kernel's own check,
+``deadman.expiry_window_s``), plus its last renewal's age when it stopped (at most
+0.25 s) and the lab's command latency: 2.5 s."""
 
 
 @dataclass(frozen=True)
@@ -148,18 +155,12 @@ def judge_split_brain(
     runs: Mapping[str, Timeline],
     samples: Iterable[Sample],
     recovery_s: float = RECOVERY_S,
-) -> tuple[list[Violation], list[dict[str, Any]]]:
-    """(a), and its one stated exception: the violations, and the split-brain runs that
-    no agent could have prevented (docs/design.md, "Limits").
-
-    A node whose agent is not running or frozen cannot fence its own kernel, and the lab,
-    like the product, has no fencing device: if that node is not the AliasIP's
-    ``activeNode`` and its cable returns after the alias moved on, its kernel answers next
-    to the holder until the agent returns (then (b) bounds it). Such a run is reported
-    (``unfenceable``), never hidden. Any other two-MAC round is a violation."""
+) -> list[Violation]:
+    """(a): every two-MAC run is a violation. Its detail names the holder as the status
+    said (read ``SETTLE_S`` after the round) and any answering node whose agent could not
+    act then (not running, frozen or just back): the first place to look."""
     timeline = holders(samples)
     violations: list[Violation] = []
-    unfenceable: list[dict[str, Any]] = []
     for run in found:
         changes = timeline.get(bare(run.address), [])
         index = bisect.bisect_right([t for t, _ in changes], run.since + SETTLE_S) - 1
@@ -172,21 +173,46 @@ def judge_split_brain(
             and n in runs
             and incapacitated(runs[n], run.since, recovery_s)
         ]
+        detail = f"{run.detail}; activeNode {holder}"
         if stale:
-            unfenceable.append(
-                {
-                    "address": run.address,
-                    "since": run.since,
-                    "rounds": run.rounds,
-                    "macs": list(run.macs),
-                    "nodes": stale,
-                    "holder": holder,
-                    "detail": run.detail,
-                }
-            )
-        else:
-            violations.append(Violation("split-brain", run.since, run.detail))
-    return violations, unfenceable
+            detail += f"; {', '.join(stale)} answered with its agent unable to act"
+        violations.append(Violation("split-brain", run.since, detail))
+    return violations
+
+
+def dead_man(
+    presences: Iterable[Presence],
+    runs: Mapping[str, Timeline],
+    powered: Mapping[str, Timeline],
+    end: float,
+    limit_s: float = DEADMAN_S,
+) -> list[Violation]:
+    """(f): each alias still in the kernel of a powered node ``limit_s`` after its agent
+    stopped running (killed or frozen), while it still was not running."""
+    found = []
+    for p in presences:
+        timeline = runs.get(p.node)
+        if timeline is None:
+            continue
+        power = powered.get(p.node, [(float("-inf"), True)])
+        power_times = [t for t, _ in power]
+        for i, (stopped, running) in enumerate(timeline):
+            if running:
+                continue
+            if not power[max(bisect.bisect_right(power_times, stopped) - 1, 0)][1]:
+                continue  # a stopped node: powered off, its kernel on no wire
+            resumed = timeline[i + 1][0] if i + 1 < len(timeline) else end
+            deadline = stopped + limit_s
+            until = p.until if p.until is not None else end
+            if deadline < resumed and p.since < resumed and until > deadline:
+                found.append(
+                    Violation(
+                        "dead-man", deadline,
+                        f"{p.address} in {p.node}'s kernel {until - stopped:.2f} s after its "
+                        f"agent stopped running (at {stopped:.3f}), past {limit_s:g} s",
+                    )
+                )  # fmt: skip
+    return found
 
 
 def split_brain_runs(report: Mapping[str, Any]) -> list[SplitBrain]:

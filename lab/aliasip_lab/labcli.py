@@ -23,7 +23,7 @@ COMMANDS = {
     "down": "remove everything the lab started (also after a crash)",
     "status": "processes, cables, leader, aliases held, AliasIPs (--json)",
     "kubectl": "run kubectl against the lab (aliasip-lab kubectl get aip)",
-    "kill-agent": "SIGKILL the agent on NODE (its aliases stay in the kernel)",
+    "kill-agent": "SIGKILL the agent on NODE (its aliases expire within 2 s: dead-man switch)",
     "start-agent": "start the agent on NODE again",
     "stop-node": "NODE is gone: agent killed, LAN and management cables cut",
     "start-node": "NODE back: cables connected, agent started",

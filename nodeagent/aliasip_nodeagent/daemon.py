@@ -25,10 +25,17 @@ Tasks, one concern each:
   link without carrier, the aliases are deleted and ``error`` is reported, so the
   operator fails over; kube-vip #682 re-added an address during carrier loss). On a
   full pass a standby also watches the holders (``watch``): one Lease read per holder,
-  and only when that Lease lapsed a probe on the wire, reported as ``holderHeard``.
+  and only when that Lease's renewal is overdue a probe on the wire, reported as
+  ``holderHeard`` once the Lease lapsed (silence: once it lasted the expiry window);
+
+- **deadman** (``deadman.DeadMan``): renews the kernel lifetime of every held alias four
+  times per lifetime, API or not; a dead or frozen agent's aliases expire (R9). A standby
+  calls a lapsed holder silent only once the silence outlasted that lifetime
+  (``silence``), probing from the holder's overdue renewal on.
 
 SIGTERM/SIGINT stop the loop *without* releasing anything: a restarted agent (DaemonSet
-roll-out) is not a failover; the next agent adopts its marked addresses without a blip.
+roll-out) is not a failover. The Lease announces a handover first, then the aliases get
+its length as their lifetime; the next agent adopts its marked addresses without a blip.
 """
 
 from __future__ import annotations

@@ -133,6 +133,44 @@ def test_partition_and_link_loss_then_heal_never_two_holders(lab: E2ELab) -> Non
     outage("partition + link down, then heal", report)
 
 
+def test_a_frozen_holder_cut_off_and_back_after_the_failover_never_answers(lab: E2ELab) -> None:
+    """The window session 4 left open (docs/design.md R9): node1 holds, its agent freezes,
+    its cable goes, the alias fails over, then node1's cable returns *while its agent is
+    still frozen*. Its kernel let the alias expire (nobody renewed its lifetime) before a
+    standby could call node1 silent, so nothing answers next to the new holder."""
+    lab.apply("web", ADDRESS)
+    lab.wait_active("web", "node1")
+    lab.wait_held("node1", ADDRESS)
+    probe = lab.probe(ADDRESS, 40.0, wait_on="node1")
+    pid = _agent(lab, "node1")
+    with kernel_watch(lab, ADDRESS) as kernels:
+        os.kill(pid, signal.SIGSTOP)
+        frozen = time.monotonic()
+        try:
+            lab.lab.set_link("node1", up=False)
+            moved = eventually(
+                lambda: (
+                    (s := lab.status("web")).get("activeNode") not in (None, "node1")
+                    and s.get("phase") == "Active"
+                    and s
+                ),
+                15,
+                "a failover away from node1",
+            )
+            new = moved["activeNode"]
+            lab.wait_held(new, ADDRESS, gone=("node1",))
+            lab.lab.set_link("node1", up=True)  # the cable returns, the agent still frozen
+            time.sleep(3.0)  # the wire observer asks every 10 ms: node1 must stay silent
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        time.sleep(2.0)  # the thawed agent reads afresh: it must add nothing
+    report = probe.finish()
+    assert kernels.held_by("node1", since=frozen + 2.5) == [], "node1's alias outlived its agent"
+    assert lab.holders(ADDRESS) == [new]
+    lab.served_by(report, "node1", new)  # and never two MACs in one observer round
+    outage("holder frozen + link down, failover, link back while frozen", report)
+
+
 REFUSALS = [
     pytest.param({"addresses": ["198.19.7.50/24"]}, "NoCoveringInterface", id="no-subnet"),
     pytest.param({"addresses": ["198.18.0.60/25"]}, "PrefixMismatch", id="prefix-25-in-24"),

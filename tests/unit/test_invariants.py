@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aliasip_lab.invariants import (
+    DEADMAN_S,
     REACTION_S,
     RECOVERY_S,
     SETTLE_S,
@@ -10,6 +11,7 @@ from aliasip_lab.invariants import (
     Sample,
     ability,
     agent_runs,
+    dead_man,
     epochs,
     incapacitated,
     judge_split_brain,
@@ -42,52 +44,63 @@ MACS = {"m1": "node1", "m2": "node2"}
 
 def test_split_brain_with_every_agent_able_is_a_violation() -> None:
     runs = agent_runs([], NODES, 0.0)
-    found, unfenceable = judge_split_brain(
+    found = judge_split_brain(
         split_brain_runs(_report(50.0, ["m1", "m2"])), MACS, runs, [sample(1, "node1")]
     )
     assert [(v.invariant, v.at) for v in found] == [("split-brain", 50.0)]
-    assert "m1, m2" in found[0].detail and unfenceable == []
+    assert "m1, m2" in found[0].detail and "unable to act" not in found[0].detail
 
 
-def test_a_stale_node_whose_agent_cannot_act_is_unfenceable_not_hidden() -> None:
-    """node2 is not the holder; its agent is frozen (or just back): reported apart."""
+def test_a_stale_node_whose_agent_cannot_act_is_a_violation_that_names_it() -> None:
+    """The dead-man switch leaves no excuse: node2's frozen or killed agent let its alias
+    expire before anyone could call node2 silent (docs/design.md R9)."""
     for commands in (
         [cmd(40, "freeze", target="agent", node="node2")],
         [cmd(40, "kill-agent", node="node2"), cmd(48, "start-agent", node="node2")],
     ):
         runs = agent_runs(commands, NODES, 0.0)
-        found, unfenceable = judge_split_brain(
+        (found,) = judge_split_brain(
             split_brain_runs(_report(50.0, ["m1", "m2"])), MACS, runs, [sample(1, "node1")]
         )
-        assert found == []
-        assert [(u["nodes"], u["holder"], u["rounds"]) for u in unfenceable] == [
-            (["node2"], "node1", 2)
-        ]
+        assert found.invariant == "split-brain"
+        assert "activeNode node1; node2 answered with its agent unable to act" in found.detail
 
 
 def test_the_holder_is_read_after_the_round_settles() -> None:
-    """Chaos seed 2: node2 held, lost its cable, its agent froze; the alias failed over to
-    node1 while the API server was slow, and the poller saw the new holder only 0.4 s
-    after the one round both answered (node2's cable was back): node2 is the stale one."""
+    """The poller sees a new holder up to a poll and the API's latency after the wire
+    does: the status SETTLE_S after the round names the holder in the detail."""
     runs = agent_runs([cmd(40, "freeze", target="agent", node="node2")], NODES, 0.0)
     samples = [sample(1, "node2"), sample(50.4, "node1", epoch=2)]
-    found, unfenceable = judge_split_brain(
-        split_brain_runs(_report(50.0, ["m1", "m2"])), MACS, runs, samples
-    )
-    assert found == [] and [u["nodes"] for u in unfenceable] == [["node2"]]
+    (found,) = judge_split_brain(split_brain_runs(_report(50.0, ["m1", "m2"])), MACS, runs, samples)
+    assert "activeNode node1; node2 answered" in found.detail
     late = [sample(1, "node2"), sample(50.0 + SETTLE_S + 0.5, "node1", epoch=2)]
-    found, _ = judge_split_brain(split_brain_runs(_report(50.0, ["m1", "m2"])), MACS, runs, late)
-    assert len(found) == 1  # still node2's at the settled moment: node1 added next to it
+    (found,) = judge_split_brain(split_brain_runs(_report(50.0, ["m1", "m2"])), MACS, runs, late)
+    assert "activeNode node2" in found.detail and "unable" not in found.detail
 
 
-def test_an_incapacitated_holder_excuses_nobody() -> None:
-    """The holder's agent is frozen but its kernel answers, as it should: the other node
-    that answers too added next to it, and that is a violation."""
-    runs = agent_runs([cmd(40, "freeze", target="agent", node="node1")], NODES, 0.0)
-    found, unfenceable = judge_split_brain(
-        split_brain_runs(_report(50.0, ["m1", "m2"])), MACS, runs, [sample(1, "node1")]
-    )
-    assert len(found) == 1 and unfenceable == []
+def test_a_dead_or_frozen_agents_alias_must_expire() -> None:
+    commands = [
+        cmd(10, "freeze", target="agent", node="node1"),
+        cmd(20, "thaw", target="agent", node="node1"),
+        cmd(30, "kill-agent", node="node2"),
+        cmd(31, "start-agent", done=32, node="node2"),
+        cmd(40, "stop-node", node="node1"),
+        cmd(60, "start-node", done=61, node="node1"),
+    ]
+    runs = agent_runs(commands, NODES, 0.0)
+    _, powered = ability(commands, NODES, 0.0)
+    fine = [
+        Presence("node1", ADDR, 0.0, 10 + DEADMAN_S - 0.1),  # expired in time
+        Presence("node1", ADDR, 21.0, None),  # added again once thawed
+        Presence("node2", ADDR, 0.0, 31.5),  # the agent was back before the deadline
+    ]
+    found = dead_man(fine, runs, powered, end=39.0)
+    assert found == []
+    late = [Presence("node1", ADDR, 0.0, 10 + DEADMAN_S + 0.5)]
+    (v,) = dead_man(late, runs, powered, end=39.0)
+    assert v.invariant == "dead-man" and "node1's kernel 3.00 s after its agent stopped" in v.detail
+    # A stopped node is powered off: its kernel is on no wire, its agent's absence no fault.
+    assert dead_man([Presence("node1", ADDR, 35.0, 59.0)], runs, powered, end=70.0) == []
 
 
 def test_agent_runs_and_the_recovery_grace() -> None:
