@@ -169,7 +169,13 @@ class Agent:
         self._silence_wake: tuple[datetime, asyncio.TimerHandle] | None = None
         # The dead-man switch (this node's aliases live only while we renew them) and the
         # standby's side of it (a holder is silent only once that has lasted the window).
-        self.deadman = DeadMan(settings.node, netlink, self._io, settings.address_lifetime_s)
+        self.deadman = DeadMan(
+            settings.node,
+            netlink,
+            self._io,
+            settings.address_lifetime_s,
+            fewer=self._kernel_changed_full,
+        )
         self.silences = Silences(expiry_window_s(settings.address_lifetime_s))
         self.synced = False
         self._watch_breaks = 0  # AliasIP watch streams broken so far (a relist follows)

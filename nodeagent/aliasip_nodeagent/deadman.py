@@ -53,14 +53,26 @@ def expiry_window_s(lifetime_s: int) -> float:
 class DeadMan:
     """Renews the kernel lifetime of the aliases this node holds while the agent runs."""
 
-    def __init__(self, node: str, netlink: AgentNetlink, io: IO, lifetime_s: int) -> None:
+    def __init__(
+        self,
+        node: str,
+        netlink: AgentNetlink,
+        io: IO,
+        lifetime_s: int,
+        fewer: Callable[[], None] | None = None,
+    ) -> None:
+        """``fewer`` is called when a renewal finds fewer aliases than the one before: one
+        went behind the reconcile's back (expired after a stall, deleted by hand), and a
+        pass should look now, not at the next resync."""
         if lifetime_s < 1:
             raise ValueError("the address lifetime is a whole number of seconds, at least 1")
         self.node = node
         self.netlink = netlink
         self._io = io
         self.lifetime_s = lifetime_s
+        self._fewer = fewer
         self._failing = False
+        self._last_count = 0
 
     @property
     def interval_s(self) -> float:
@@ -79,6 +91,9 @@ class DeadMan:
         if self._failing:
             log.info(kv("lifetime-renewed", node=self.node, aliases=count))
         self._failing = False
+        if count < self._last_count and self._fewer is not None:
+            self._fewer()
+        self._last_count = count
         return count
 
     async def run(self) -> None:

@@ -4,6 +4,7 @@ graceful stop's order, Lease first (docs/design.md R9)."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -77,3 +78,17 @@ def test_a_failing_renewal_is_reported_once_and_the_recovery_too(
         assert asyncio.run(deadman.renew()) == 0
     events = [r.getMessage().split()[0] for r in caplog.records]
     assert events == ["event=lifetime-renew-failed", "event=lifetime-renewed"]
+
+
+def test_fewer_aliases_than_at_the_last_renewal_wake_a_pass() -> None:
+    kernel = FakeKernel()
+    woken: list[int] = []
+    deadman = DeadMan("node1", kernel, _direct, 1, fewer=lambda: woken.append(1))
+    kernel.owned = [ipaddress.IPv4Interface("198.18.0.50/24")]
+    asyncio.run(deadman.renew())
+    assert woken == []
+    kernel.owned = []  # expired after a stall, or deleted by hand
+    asyncio.run(deadman.renew())
+    assert woken == [1]
+    asyncio.run(deadman.renew())
+    assert woken == [1]  # once per loss
