@@ -1,7 +1,7 @@
 """Issue 10's failures, each replayed on the lab from its description (regression tests).
 
 Never two holders, never none: each test combines the faults the issue combined and
-checks the kernels (which node holds the alias, sampled every few ms by ``KernelWatch``)
+checks the kernels (which node held the alias when: kernel truth's address events)
 and the wire (the client prober never heard two MACs at once), then that the AliasIP
 settles with one holder.
 """
@@ -11,14 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from aliasip_lab.kerneltruth import KernelTruth, Presence
 from aliasip_lab.lan import ip
 from tests.e2e.lab import E2ELab, eventually, outage
 
@@ -26,35 +26,31 @@ ADDRESS = "198.18.0.50/24"
 
 
 @dataclass
-class KernelWatch:
-    """Which nodes' kernels hold ``address``, sampled every ``interval_s`` (iproute2)."""
+class Kernels:
+    """Which nodes' kernels held ``address`` when: kernel truth (``ip monitor address`` in
+    every node namespace, ``aliasip_lab.kerneltruth``), the chaos runs' own witness."""
 
-    lab: E2ELab
+    truth: KernelTruth
     address: str
-    interval_s: float = 0.02
-    samples: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
 
-    def run(self) -> None:
-        deadline = time.monotonic() + 120  # bounded, whatever the test does
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            self.samples.append((time.monotonic(), tuple(self.lab.holders(self.address))))
-            self._stop.wait(self.interval_s)
-
-    def held_by(self, node: str, since: float) -> list[float]:
-        return [t for t, nodes in self.samples if t >= since and node in nodes]
+    def held_by(self, node: str, since: float) -> list[Presence]:
+        """``node``'s presence intervals of the address overlapping [``since``, now)
+        (epoch seconds)."""
+        now = time.time()
+        return [
+            p
+            for p in self.truth.presences([self.address])
+            if p.node == node and p.overlaps(since, now)
+        ]
 
 
 @contextlib.contextmanager
-def kernel_watch(lab: E2ELab, address: str) -> Iterator[KernelWatch]:
-    watch = KernelWatch(lab, address)
-    thread = threading.Thread(target=watch.run, daemon=True)
-    thread.start()
+def kernel_watch(lab: E2ELab, address: str) -> Iterator[Kernels]:
+    truth = KernelTruth({h.name: h.netns for h in lab.lab.lan.nodes}).start()
     try:
-        yield watch
+        yield Kernels(truth, address)
     finally:
-        watch._stop.set()
-        thread.join(timeout=10)
+        truth.stop()
 
 
 def _agent(lab: E2ELab, node: str) -> int:
@@ -104,7 +100,7 @@ def test_partition_and_link_loss_then_heal_never_two_holders(lab: E2ELab) -> Non
     with kernel_watch(lab, ADDRESS) as kernels:
         lab.lab.set_partition("node1", partitioned=True)
         lab.lab.set_link("node1", up=False)
-        cut = time.monotonic()
+        cut = time.time()
         moved = eventually(
             lambda: (
                 (s := lab.status("web")).get("activeNode") not in (None, "node1")
@@ -145,7 +141,7 @@ def test_a_frozen_holder_cut_off_and_back_after_the_failover_never_answers(lab: 
     pid = _agent(lab, "node1")
     with kernel_watch(lab, ADDRESS) as kernels:
         os.kill(pid, signal.SIGSTOP)
-        frozen = time.monotonic()
+        frozen = time.time()
         try:
             lab.lab.set_link("node1", up=False)
             moved = eventually(
