@@ -25,7 +25,12 @@ Why each rule exists (the trace that breaks it is in test_scenarios.py):
   address, ...) reports ``standby`` again as soon as it is no longer named, so the
   operator names it again: the AliasIP hops between nodes forever (failure 3);
 - ``announce_only_while_holding``: an announcement round still scheduled after its
-  address was deleted tells the neighbours a MAC that no longer answers (failure 4).
+  address was deleted tells the neighbours a MAC that no longer answers (failure 4);
+- ``dead_man``: a node whose agent is dead or paused keeps its aliases in the kernel;
+  cut off the LAN it is silent, the alias fails over, and when its link returns before
+  its agent does, two MACs answer (the chaos runs of session 4). With the rule, the kernel
+  drops an alias ``EXPIRY_WINDOW_S`` after the agent's last renewal, and a standby calls
+  a holder silent only once the silence lasted that window (docs/design.md R9).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class Behaviour:
     watch_releasing: bool
     sticky_refusals: bool
     announce_only_while_holding: bool
+    dead_man: bool
 
     def __str__(self) -> str:
         kept = [name for name, value in vars(self).items() if value]
@@ -56,6 +62,7 @@ TODAY = Behaviour(
     watch_releasing=False,
     sticky_refusals=False,
     announce_only_while_holding=False,
+    dead_man=False,
 )
 
 INTENDED = Behaviour(
@@ -65,6 +72,7 @@ INTENDED = Behaviour(
     watch_releasing=True,
     sticky_refusals=True,
     announce_only_while_holding=True,
+    dead_man=True,
 )
 
 

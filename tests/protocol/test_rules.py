@@ -12,7 +12,7 @@ import pytest
 
 from tests.protocol.behaviour import INTENDED, TODAY, without
 from tests.protocol.runs import run_for
-from tests.protocol.world import STRAY_BOUND_S, TICK_S, World
+from tests.protocol.world import EXPIRY_WINDOW_S, STRAY_BOUND_S, TICK_S, World
 
 
 def steady() -> World:
@@ -28,15 +28,27 @@ def test_two_running_agents_answering_is_caught() -> None:
         world.check()
 
 
-def test_an_orphan_of_a_dead_agent_is_not_two_holders_but_is_bounded_once_it_runs() -> None:
-    """A node whose agent is dead cannot be fenced; once its agent runs again and lists,
-    it must let go (here it does: the restarted agent releases at once)."""
-    world = steady()
+def test_without_the_dead_man_an_orphan_of_a_dead_agent_is_excused_but_bounded() -> None:
+    """Without R9 a node whose agent is dead cannot be fenced: not counted as two holders;
+    once its agent runs again and lists, it must let go (the restarted agent releases)."""
+    world = World.steady(without(INTENDED, "dead_man"))
     world.kill_agent("n2")
     world.nodes["n2"].kernel.add("a0")
     world.check()
     world.start_agent("n2")
     run_for(world, 2.0)
+    assert world.answering("a0") == {"n1"}
+
+
+def test_with_the_dead_man_an_orphan_is_two_holders_and_expires_within_the_window() -> None:
+    """R9: nobody is excused, and a dead agent's kernel drops what it had."""
+    world = steady()
+    world.kill_agent("n2")
+    world.nodes["n2"].kernel.add("a0")
+    with pytest.raises(AssertionError, match=r"\[two-holders\] \['n1', 'n2'\]"):
+        world.check()
+    for _ in range(round(EXPIRY_WINDOW_S / TICK_S)):
+        world.tick()
     assert world.answering("a0") == {"n1"}
 
 

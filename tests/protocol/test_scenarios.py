@@ -128,6 +128,39 @@ def test_partition_link_down_heal_keeps_one_holder() -> None:
     assert world.answering("a0") == {"n2"} and not world.nodes["n1"].kernel
 
 
+# -- session 4's chaos window: a frozen holder's link returns after the failover -----------
+
+
+def frozen_holder_cut_and_back(behaviour: Behaviour, settle: bool = True) -> World:
+    world = World.steady(behaviour)
+    assert world.api.objects["a0"].status.active_node == "n1"
+    world.pause_agent("n1")
+    world.link_down("n1")  # the carrier rule needs a running agent: the kernel keeps it
+    world.check()
+    run_for(world, 8.0)  # Lease lapses, the standbys hear silence: failover to n2
+    assert world.api.objects["a0"].status.active_node == "n2"
+    world.link_up("n1")  # the cable returns, the agent still paused
+    world.check()
+    if settle:
+        run_for(world, 3.0)
+        world.heal_all()
+        world.settle()
+    return world
+
+
+def test_a_frozen_holders_link_back_after_the_failover_makes_two_macs_without_r9() -> None:
+    """Without R9 the rule excused a node whose agent could not act, and the wire had two
+    MACs: the window the chaos runs of session 4 counted apart as "unfenceable"."""
+    world = frozen_holder_cut_and_back(without(INTENDED, "dead_man"), settle=False)
+    assert world.answering("a0") == {"n1", "n2"}
+
+
+def test_with_r9_the_frozen_holders_alias_expired_before_anyone_called_it_silent() -> None:
+    world = frozen_holder_cut_and_back(INTENDED)
+    assert world.answering("a0") == {"n2"} and not world.nodes["n1"].kernel
+    assert any("n1: ['a0'] expire" in line for line in world.trace)
+
+
 # -- failure 3: a refusal every node would repeat ------------------------------------------
 
 

@@ -43,9 +43,11 @@ from aliasip_api.lease import AgentLease
 from aliasip_api.nodes import NodeInfo
 from aliasip_api.spec import AliasIP, parse_aliasip
 from aliasip_api.status import AliasIPStatus, NodeState, NodeView, Phase
+from aliasip_nodeagent.deadman import expiry_window_s
 from aliasip_nodeagent.hoststate import HeldAlias
 from aliasip_nodeagent.reconcile import Hold, Observed, plan
 from aliasip_nodeagent.report import Outcome, needs_write, view_for
+from aliasip_nodeagent.silence import watch_from
 from aliasip_nodeagent.watch import lease_lapsed, report_due, watched_holder
 from aliasip_operator.decide import decide
 from aliasip_operator.observations import (
@@ -74,6 +76,11 @@ no running candidate can carry is held by nobody (Unavailable, or Degraded when 
 lost holder cannot be proven silent). Either way the epochs then stay put for
 ``STABLE_S``: no hopping."""
 STABLE_S = 2 * RESYNC_S
+RENEW_S = 1.0  # the agent's renew_interval_s: a standby's silence watch starts when overdue
+EXPIRY_WINDOW_S = expiry_window_s(1)
+"""R9: a node's kernel drops its aliases this long after its agent's last lifetime renewal
+(the latest it may, in the model: the real kernel is usually faster); a standby calls a
+holder silent only once its silence lasted this long (``silence.Silences``)."""
 INTERFACE = "eth0"
 ADDRESSES = {"a0": "198.18.0.10/24", "a1": "198.18.0.11/24"}
 _BY_IP = {ipaddress.ip_interface(a).ip: name for name, a in ADDRESSES.items()}
@@ -144,6 +151,7 @@ class Node:
     connected: bool = True  # reaches the API (a partition cuts it off)
     cordoned: bool = False
     kernel: set[str] = field(default_factory=set)
+    expires_at: float = float("inf")  # R9: when the kernel drops its aliases unrenewed
 
 
 @dataclass
@@ -169,6 +177,7 @@ class Agent:
     repeats: dict[str, int] = field(default_factory=dict)  # announcement rounds left
     refused: dict[str, str] = field(default_factory=dict)  # AliasIP -> refusal
     carrier_lost: bool = False  # a link-down event it has not handled (paused)
+    silent_since: dict[tuple[str, str], float] = field(default_factory=dict)  # R9
 
     def see(self, name: str, snap: Snapshot) -> bool:
         """Keep ``snap`` if it is not older than the version held (daemon ``_newer``)."""
@@ -426,7 +435,8 @@ class World:
     # -- agents: lifecycle ----------------------------------------------------------------------
 
     def kill_agent(self, n: str) -> None:
-        """The agent process dies (SIGKILL): its memory is lost, the kernel kept."""
+        """The agent process dies (SIGKILL): its memory is lost, the kernel kept (until
+        the aliases' lifetime runs out, R9)."""
         self.agents[n] = Agent(started_at=self.t, alive=False)
         self.note(f"{n}: agent killed")
 
@@ -435,6 +445,8 @@ class World:
             return
         self.agents[n] = Agent(started_at=self.t)
         self.note(f"{n}: agent started")
+        if not self.nodes[n].link:
+            self._carrier_lost(n)  # daemon: CarrierWatch.start checks every link
 
     def pause_agent(self, n: str) -> None:
         self.agents[n].paused = True
@@ -571,6 +583,7 @@ class World:
         )
         self._check_add(n, hold)
         node.kernel.add(hold.aliasip)
+        node.expires_at = self.t + EXPIRY_WINDOW_S
         agent.repeats[hold.aliasip] = self.aliasips[hold.aliasip].spec.announce.count - 1
         return Outcome(interface=INTERFACE), fresh
 
@@ -617,19 +630,36 @@ class World:
         self, n: str, observed: dict[str, Observed], outcomes: dict[str, Outcome]
     ) -> None:
         """A standby probes the addresses of a holder whose Lease lapsed (daemon
-        ``_watch_holders``; it cannot look through a dead link or an uncovered subnet)."""
+        ``_watch_holders``; it cannot look through a dead link or an uncovered subnet).
+        With ``dead_man`` it probes from the overdue renewal on and reports silence only
+        once it lasted the expiry window."""
         agent, node = self.agents[n], self.nodes[n]
         for name, obs in observed.items():
             holder = self._watched(n, obs)
             if holder is None:
                 continue
+            key = (name, holder)
             renewed = agent.leases.get(holder)
             lease = AgentLease(holder, at(renewed), LEASE_S) if renewed is not None else None
-            if not lease_lapsed(lease, holder, self.now):
-                continue
+            lapsed = lease_lapsed(lease, holder, self.now)
+            if not lapsed:
+                start = watch_from(lease, RENEW_S)
+                # PRODUCT BEHAVIOUR: R9's standby watches an overdue holder before it lapses.
+                if not self.behaviour.dead_man or (start is not None and self.now < start):
+                    agent.silent_since.pop(key, None)
+                    continue
             if not node.link or name not in node.covers or name in node.kernel:
+                agent.silent_since.pop(key, None)
                 continue
             heard = bool(self.answering(name) - {n})
+            if self.behaviour.dead_man:
+                if heard:
+                    agent.silent_since.pop(key, None)
+                else:
+                    first = agent.silent_since.setdefault(key, self.t)
+                if not lapsed or (not heard and self.t - first < EXPIRY_WINDOW_S):
+                    agent.wake_full = True  # probed again next tick (every 0.25 s in daemon)
+                    continue
             if not report_due(obs.view_of(n), heard, lease):
                 continue
             base = outcomes.get(name, Outcome())
@@ -697,6 +727,7 @@ class World:
         self.t += TICK_S
         self.ticks += 1
         resync_ticks = round(RESYNC_S / TICK_S)
+        self._lifetimes()
         for i, n in enumerate(self.names):
             self._renew(n)
             self._fence(n)
@@ -716,6 +747,18 @@ class World:
                 self.agent_pass(n, full=resync)
         self._account_strays()
 
+    def _lifetimes(self) -> None:
+        """R9 (``deadman``): a running agent renews its kernel's aliases, API or not; an
+        unrenewed kernel drops them once the window since the last renewal is over."""
+        if not self.behaviour.dead_man:
+            return
+        for n, node in self.nodes.items():
+            if self.working(n):
+                node.expires_at = self.t + EXPIRY_WINDOW_S
+            elif node.kernel and self.t >= node.expires_at:
+                self.note(f"{n}: {sorted(node.kernel)} expire (nobody renewed them)")
+                node.kernel.clear()
+
     def _account_strays(self) -> None:
         for n, node in self.nodes.items():
             accountable = self.working(n) and node.connected
@@ -732,14 +775,16 @@ class World:
     def check(self) -> None:
         """The safety rules over the current state (after every step).
 
-        ``two-holders``: never two nodes answer for one address while both their agents
-        run and have listed the AliasIPs. (A node whose agent is dead, stopped by SIGSTOP
-        or not yet listed cannot be fenced: it may answer next to the holder only if its
-        link came back while its agent was not running; ``stray`` bounds it once the
-        agent runs again.) ``stray``: see ``STRAY_BOUND_S``.
+        ``two-holders``: never two nodes answer for one address. With the dead-man switch
+        (R9) no node is excused; without it (``TODAY``), a node whose agent is dead,
+        stopped by SIGSTOP or not yet listed cannot be fenced and may answer next to the
+        holder if its link came back while its agent was not running, so only nodes whose
+        agents run and have listed count. ``stray``: see ``STRAY_BOUND_S``.
         """
         for name in self.aliasips:
             live = {n for n in self.answering(name) if self.accountable(n)}
+            if self.behaviour.dead_man:
+                live = self.answering(name)  # R9: no node is excused, running agent or not
             if len(live) > 1:
                 raise Violation("two-holders", f"{sorted(live)} answer for {name}")
         for (n, name), spent in self.stray.items():
