@@ -260,18 +260,7 @@ class Agent:
         """The Lease, renewed with the handover annotation; False if the API refused."""
         s = self.settings
         try:
-            await asyncio.wait_for(
-                asyncio.to_thread(
-                    self.kube.renew_lease,
-                    s.lease_namespace,
-                    s.lease_name,
-                    s.node,
-                    s.lease_duration_s,
-                    self.now(),
-                    until,
-                ),
-                timeout=HANDOVER_WRITE_TIMEOUT_S,
-            )
+            await asyncio.wait_for(self._renew_lease(until), timeout=HANDOVER_WRITE_TIMEOUT_S)
         except (ApiUnavailable, ApiError, TimeoutError) as exc:
             log.warning(kv("lease-renew-failed", node=s.node, error=exc or "timed out"))
             return False
@@ -307,19 +296,25 @@ class Agent:
 
     # ------------------------------------------------------------------ lease and fence
 
+    async def _renew_lease(self, handover_until: datetime | None = None) -> None:
+        """One renewal of this node's Lease (with the handover annotation, or without)."""
+        s = self.settings
+        await asyncio.to_thread(
+            self.kube.renew_lease,
+            s.lease_namespace,
+            s.lease_name,
+            s.node,
+            s.lease_duration_s,
+            self.now(),
+            handover_until,
+        )
+
     async def _lease_task(self) -> None:
         s = self.settings
         while True:
             started = time.monotonic()
             try:
-                await asyncio.to_thread(
-                    self.kube.renew_lease,
-                    s.lease_namespace,
-                    s.lease_name,
-                    s.node,
-                    s.lease_duration_s,
-                    self.now(),
-                )
+                await self._renew_lease()
             except (ApiUnavailable, ApiError) as exc:
                 log.warning(kv("lease-renew-failed", node=s.node, error=exc))
             else:

@@ -19,6 +19,7 @@ import ipaddress
 import os
 import socket
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -205,18 +206,12 @@ class NetlinkHost:
         """Read the kernel's answer to each request of ``seqs``; the errors, as text."""
         waiting, failed = set(seqs), []
         while waiting:
-            data = self._raw.recv(RAW_BUFFER)
-            offset = 0
-            while offset + _NLMSGHDR.size <= len(data):
-                length, kind, _flags, seq, _pid = _NLMSGHDR.unpack_from(data, offset)
-                if length < _NLMSGHDR.size:
-                    break
+            for kind, seq, body in messages(self._raw.recv(RAW_BUFFER)):
                 if kind == NLMSG_ERROR and seq in waiting:
                     waiting.discard(seq)
-                    (code,) = struct.unpack_from("=i", data, offset + _NLMSGHDR.size)
+                    (code,) = struct.unpack_from("=i", body)
                     if code:
                         failed.append(os.strerror(-code))
-                offset += (length + 3) & ~3
         return failed
 
     def _verify_marked(self, placement: Placement) -> None:
@@ -333,34 +328,43 @@ class LinkEvents:
         self._sock.close()
 
 
+def messages(data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(type, sequence number, body) of each netlink message in one datagram."""
+    offset = 0
+    while offset + _NLMSGHDR.size <= len(data):
+        length, kind, _flags, seq, _pid = _NLMSGHDR.unpack_from(data, offset)
+        if length < _NLMSGHDR.size:
+            return
+        yield kind, seq, data[offset + _NLMSGHDR.size : offset + length]
+        offset += (length + 3) & ~3
+
+
+def attributes(data: bytes, start: int) -> Iterator[tuple[int, bytes]]:
+    """(type, value) of each route attribute in ``data`` from ``start``."""
+    pos = start
+    while pos + _RTATTR.size <= len(data):
+        length, kind = _RTATTR.unpack_from(data, pos)
+        if length < _RTATTR.size:
+            return
+        yield kind, data[pos + _RTATTR.size : pos + length]
+        pos += (length + 3) & ~3
+
+
 def parse_link_messages(data: bytes) -> list[LinkChange]:
     """The link notifications in one netlink datagram (other message types skipped)."""
     found: list[LinkChange] = []
-    offset = 0
-    while offset + _NLMSGHDR.size <= len(data):
-        length, kind, _flags, _seq, _pid = _NLMSGHDR.unpack_from(data, offset)
-        if length < _NLMSGHDR.size:
-            break
-        body = offset + _NLMSGHDR.size
-        if kind in (RTM_NEWLINK, RTM_DELLINK) and body + _IFINFOMSG.size <= offset + length:
-            _family, _type, index, flags, _change = _IFINFOMSG.unpack_from(data, body)
-            name: str | None = None
-            carrier = bool(flags & IFF_LOWER_UP)
-            attr = body + _IFINFOMSG.size
-            while attr + _RTATTR.size <= offset + length:
-                alen, atype = _RTATTR.unpack_from(data, attr)
-                if alen < _RTATTR.size:
-                    break
-                value = data[attr + _RTATTR.size : attr + alen]
-                if atype == IFLA_IFNAME:
-                    name = value.rstrip(b"\0").decode(errors="replace")
-                elif atype == IFLA_CARRIER and value:
-                    carrier = carrier and bool(value[0])
-                attr += (alen + 3) & ~3
-            found.append(
-                LinkChange(index, name, bool(flags & IFF_UP), carrier, kind == RTM_DELLINK)
-            )
-        offset += (length + 3) & ~3
+    for kind, _seq, body in messages(data):
+        if kind not in (RTM_NEWLINK, RTM_DELLINK) or len(body) < _IFINFOMSG.size:
+            continue
+        _family, _type, index, flags, _change = _IFINFOMSG.unpack_from(body)
+        name: str | None = None
+        carrier = bool(flags & IFF_LOWER_UP)
+        for atype, value in attributes(body, _IFINFOMSG.size):
+            if atype == IFLA_IFNAME:
+                name = value.rstrip(b"\0").decode(errors="replace")
+            elif atype == IFLA_CARRIER and value:
+                carrier = carrier and bool(value[0])
+        found.append(LinkChange(index, name, bool(flags & IFF_UP), carrier, kind == RTM_DELLINK))
     return found
 
 
@@ -400,43 +404,22 @@ def _message(kind: int, flags: int, seq: int, body: bytes) -> bytes:
 def parse_marked(data: bytes) -> tuple[list[MarkedAddress], bool]:
     """The marked addresses in a chunk of an address dump, and whether the dump is done."""
     found: list[MarkedAddress] = []
-    offset = 0
-    while offset + _NLMSGHDR.size <= len(data):
-        length, kind, _flags, _seq, _pid = _NLMSGHDR.unpack_from(data, offset)
-        if length < _NLMSGHDR.size:
-            break
+    for kind, _seq, body in messages(data):
         if kind == NLMSG_DONE:
             return found, True
         if kind == NLMSG_ERROR:
-            (code,) = struct.unpack_from("=i", data, offset + _NLMSGHDR.size)
+            (code,) = struct.unpack_from("=i", body)
             raise OSError(-code, os.strerror(-code))
-        if kind == RTM_NEWADDR:
-            body = offset + _NLMSGHDR.size
-            family, prefixlen, _f, scope, index = _IFADDRMSG.unpack_from(data, body)
-            attrs: dict[int, bytes] = {}
-            pos = body + _IFADDRMSG.size
-            end = offset + length
-            while pos + _RTATTR.size <= end:
-                alen, akind = _RTATTR.unpack_from(data, pos)
-                if alen < _RTATTR.size:
-                    break
-                attrs[akind] = data[pos + _RTATTR.size : pos + alen]
-                pos += (alen + 3) & ~3
-            proto = attrs.get(IFA_PROTO)
-            address = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
-            if proto and proto[0] == OWN_PROTO and address:
-                label = attrs.get(IFA_LABEL)
-                found.append(
-                    MarkedAddress(
-                        family,
-                        prefixlen,
-                        scope,
-                        index,
-                        address,
-                        label.rstrip(b"\0").decode() if label else None,
-                    )
-                )
-        offset += (length + 3) & ~3
+        if kind != RTM_NEWADDR or len(body) < _IFADDRMSG.size:
+            continue
+        family, prefixlen, _flags, scope, index = _IFADDRMSG.unpack_from(body)
+        attrs = dict(attributes(body, _IFADDRMSG.size))
+        proto = attrs.get(IFA_PROTO)
+        address = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
+        if proto and proto[0] == OWN_PROTO and address:
+            label = attrs.get(IFA_LABEL)
+            text = label.rstrip(b"\0").decode() if label else None
+            found.append(MarkedAddress(family, prefixlen, scope, index, address, text))
     return found, False
 
 

@@ -53,6 +53,20 @@ def kernel_watch(lab: E2ELab, address: str) -> Iterator[Kernels]:
         truth.stop()
 
 
+def _failed_over_from(lab: E2ELab, node: str) -> str:
+    """The node ``web`` failed over to, once it is Active away from ``node``."""
+    moved = eventually(
+        lambda: (
+            (s := lab.status("web")).get("activeNode") not in (None, node)
+            and s.get("phase") == "Active"
+            and s
+        ),
+        15,
+        f"a failover away from {node}",
+    )
+    return str(moved["activeNode"])
+
+
 def _agent(lab: E2ELab, node: str) -> int:
     daemon = lab.lab.daemon(f"agent {node}")
     assert daemon is not None and daemon.running
@@ -101,16 +115,7 @@ def test_partition_and_link_loss_then_heal_never_two_holders(lab: E2ELab) -> Non
         lab.lab.set_partition("node1", partitioned=True)
         lab.lab.set_link("node1", up=False)
         cut = time.time()
-        moved = eventually(
-            lambda: (
-                (s := lab.status("web")).get("activeNode") not in (None, "node1")
-                and s.get("phase") == "Active"
-                and s
-            ),
-            15,
-            "a failover away from node1",
-        )
-        new = moved["activeNode"]
+        new = _failed_over_from(lab, "node1")
         lab.wait_held(new, ADDRESS)
         lab.lab.set_link("node1", up=True)
         lab.lab.set_partition("node1", partitioned=False)
@@ -144,16 +149,7 @@ def test_a_frozen_holder_cut_off_and_back_after_the_failover_never_answers(lab: 
         frozen = time.time()
         try:
             lab.lab.set_link("node1", up=False)
-            moved = eventually(
-                lambda: (
-                    (s := lab.status("web")).get("activeNode") not in (None, "node1")
-                    and s.get("phase") == "Active"
-                    and s
-                ),
-                15,
-                "a failover away from node1",
-            )
-            new = moved["activeNode"]
+            new = _failed_over_from(lab, "node1")
             lab.wait_held(new, ADDRESS, gone=("node1",))
             lab.lab.set_link("node1", up=True)  # the cable returns, the agent still frozen
             time.sleep(3.0)  # the wire observer asks every 10 ms: node1 must stay silent
