@@ -1,37 +1,35 @@
-"""``aliasip-agent run``: the long-running node agent, one asyncio loop.
+"""``aliasip-agent run``: the long-running node agent, one asyncio loop, in rooms.
 
-Tasks, one concern each:
+``Agent`` wires the rooms and owns the AliasIP view and the reconcile pass. Each room owns
+its state, is touched on the event loop only (the watch threads hand over with
+``call_soon_threadsafe``) and is testable in-process with fakes:
 
-- **lease**: renews the Lease ``aliasip-agent-<node>`` every ``renew_interval_s`` (at most
-  once a second: the API-write budget), ``leaseDurationSeconds`` = ``lease_duration_s``;
-- **cut off**: if no renewal succeeded for ``lease_duration_s - fence_margin_s``, the agent
-  is cut off from the API. It keeps what it holds (docs/design.md: "a holder cut off from the
-  API but not from the LAN keeps serving"; standbys hear it, so the operator does not
-  move it, and an API restart never takes the aliases down) but acts on nothing new, since
-  its view of the API is stale. Every second it probes the wire for each alias it holds:
-  if another host answers for one, the operator has moved it (this node was also cut off
-  the LAN for a while), and it is deleted at once. When a renewal and a fresh list succeed
-  again, the ordinary reconcile takes over;
+- **liveness** (``liveness.Liveness``): the agent's Lease, the cut-off state (acts on
+  nothing new while cut off, keeps what it holds, probes the wire every second for
+  another holder) and the handover write of a graceful stop;
+- **leases** (``leasestore.LeaseStore``): the agents' Leases, watched;
+- **holders** (``standby.HolderWatch``): the standby's side: probes a watched node whose
+  renewal is overdue, reports an answer once its Lease lapsed and silence once it outlasted
+  the expiry window (``silence``);
+- **deadman** (``deadman.DeadMan``): renews the kernel lifetime of every held alias four
+  times per lifetime, API or not; a dead or frozen agent's aliases expire (R9);
+- **carrier** (``carrier.CarrierWatch``): carrier loss deletes held aliases at once (R2);
+- **claims** (``claimwatch.ClaimWatch``): foreign claims heard, reported, defended (R6);
+- **announcements** (``announcing.Announcements``): every frame gated by holding (R5);
+- **retries** (``retries.HoldRetries``) with ``refusals``: refused holds back off (R4).
+
+The agent itself:
+
 - **watch** (a daemon thread: the client blocks): lists AliasIPs, then watches from the
   list's resourceVersion, resumes after a broken stream, relists after 410 Gone; every
-  change wakes the reconcile task;
-- **reconcile**: the only task that changes the kernel (a foreign claim's cease aside,
-  ``claimwatch``). It plans with ``reconcile.plan`` (pure), applies releases then holds
-  through ``dataplane``, has ``announcing`` send the remaining announcement rounds
-  (``spec.announce``; only while the address is held at that epoch), and reports
+  change that concerns this node wakes the reconcile task;
+- **reconcile**: the only task that changes the kernel (carrier loss, a foreign claim's
+  cease and the cut-off guard aside). It plans with ``reconcile.plan`` (pure), reads each
+  AliasIP afresh before it adds (R1), applies releases then holds through ``dataplane``,
+  has ``announcing`` send the remaining announcement rounds, and reports
   ``status.nodes.<node>`` with a merge patch of its own key only when the view changed;
-- **resync**: wakes the reconcile every ``resync_interval_s`` for a full pass: re-adds a
-  missing alias, re-announces held ones, and finds link loss (the data path refuses a
-  link without carrier, the aliases are deleted and ``error`` is reported, so the
-  operator fails over; kube-vip #682 re-added an address during carrier loss). On a
-  full pass a standby also watches the holders (``watch``): one Lease read per holder,
-  and only when that Lease's renewal is overdue a probe on the wire, reported as
-  ``holderHeard`` once the Lease lapsed (silence: once it lasted the expiry window);
-
-- **deadman** (``deadman.DeadMan``): renews the kernel lifetime of every held alias four
-  times per lifetime, API or not; a dead or frozen agent's aliases expire (R9). A standby
-  calls a lapsed holder silent only once the silence outlasted that lifetime
-  (``silence``), probing from the holder's overdue renewal on.
+- **resync**: a full pass every ``resync_interval_s``: re-adds a missing alias, re-checks
+  the links and the standby's holders.
 
 SIGTERM/SIGINT stop the loop *without* releasing anything: a restarted agent (DaemonSet
 roll-out) is not a failover. The Lease announces a handover first, then the aliases get
@@ -49,10 +47,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from aliasip_api.lease import AGENT_LEASE_PREFIX, AgentLease, agent_lease_name, parse_lease
+from aliasip_api.lease import agent_lease_name
 from aliasip_nodeagent import errors
 from aliasip_nodeagent.announcing import Announcements
 from aliasip_nodeagent.carrier import CarrierWatch
@@ -60,9 +58,12 @@ from aliasip_nodeagent.claimwatch import ClaimWatch
 from aliasip_nodeagent.dataplane import AgentNetlink, Announce, apply_alias
 from aliasip_nodeagent.deadman import DeadMan, expiry_window_s
 from aliasip_nodeagent.hoststate import HeldAlias, HostState
-from aliasip_nodeagent.kube import ApiError, ApiUnavailable, KubeApi, Listing
+from aliasip_nodeagent.informer import watch_loop
+from aliasip_nodeagent.kube import ApiError, ApiUnavailable, KubeApi, newer
+from aliasip_nodeagent.leasestore import LeaseStore
+from aliasip_nodeagent.liveness import Liveness
 from aliasip_nodeagent.logfmt import kv
-from aliasip_nodeagent.placement import AliasRequest, Placement, decide_placement
+from aliasip_nodeagent.placement import Placement, decide_placement
 from aliasip_nodeagent.reconcile import (
     Hold,
     Observed,
@@ -76,21 +77,10 @@ from aliasip_nodeagent.refusals import Refusals, describe, precheck
 from aliasip_nodeagent.relevance import concerns, held_texts
 from aliasip_nodeagent.report import Outcome, needs_write, patch_body, view_for
 from aliasip_nodeagent.retries import HoldRetries
-from aliasip_nodeagent.silence import PROBE_EVERY_S, Silences, watch_from
-from aliasip_nodeagent.watch import lease_lapsed, report_due, watched_holder
+from aliasip_nodeagent.standby import HolderWatch
 
 log = logging.getLogger("aliasip.agent")
 T = TypeVar("T")
-EventHandler = Callable[[str | None, dict[str, Any]], None]
-# A standby's pass for a holder whose Lease expires runs this long after the expiry (the
-# operator counts an observation only at or after it).
-EXPIRY_SLACK_S = 0.01
-# While cut off from the API, the wire is probed for each held alias this often (not only
-# every resync, 5 s as shipped): a LAN partition that keeps the carrier up (a dead uplink)
-# is invisible to link events, and after it heals this probe is what ends two answers.
-GUARD_INTERVAL_S = 1.0
-# A graceful stop waits this long for the handover's Lease write, then stops without one.
-HANDOVER_WRITE_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -126,18 +116,6 @@ class Settings:
         return agent_lease_name(self.node)
 
 
-def _newer(candidate: Mapping[str, Any], current: Mapping[str, Any] | None) -> bool:
-    """Whether ``candidate`` is not older than ``current`` (resourceVersions compared as
-    numbers when both are, as every known server writes them; else the later one wins)."""
-    if current is None:
-        return True
-    new = str((candidate.get("metadata") or {}).get("resourceVersion", ""))
-    old = str((current.get("metadata") or {}).get("resourceVersion", ""))
-    if new.isdigit() and old.isdigit():
-        return int(new) >= int(old)
-    return True
-
-
 class Agent:
     """The daemon's state and tasks; ``run(stop)`` returns when ``stop`` is set."""
 
@@ -161,12 +139,7 @@ class Agent:
         self._held: frozenset[str] = frozenset()  # held addresses, as text (relevance)
         # The agents' Leases by node as the watch delivers them (written by its thread,
         # parsed only when read: most belong to holders this node does not watch).
-        self._lease_objs: dict[str, dict[str, Any]] = {}
-        self.leases_synced = False
-        self._watched_holders: set[str] = set()
         self._kernel: HostState | None = None  # the last kernel snapshot, while still true
-        self._expiry_wakes: dict[str, tuple[datetime, asyncio.TimerHandle]] = {}
-        self._silence_wake: tuple[datetime, asyncio.TimerHandle] | None = None
         # The dead-man switch (this node's aliases live only while we renew them) and the
         # standby's side of it (a holder is silent only once that has lasted the window).
         self.deadman = DeadMan(
@@ -176,21 +149,50 @@ class Agent:
             settings.address_lifetime_s,
             fewer=self._kernel_changed_full,
         )
-        self.silences = Silences(expiry_window_s(settings.address_lifetime_s))
         self.synced = False
         self._watch_breaks = 0  # AliasIP watch streams broken so far (a relist follows)
-        self._breaks_at_cut_off = 0
         self.newest: dict[str, int] = {}
-        self.fenced = False
-        self.renewed_at: float | None = None
-        self.started_at = time.monotonic()
         self._wake = asyncio.Event()
         self._full_pass = True
         self._dataplane = asyncio.Lock()
+        self.leases = LeaseStore(
+            settings.node,
+            settings.lease_namespace,
+            kube,
+            watched=lambda: self.holders.watched,
+            changed=lambda holder, lease: self.holders.lease_changed(holder, lease),
+        )
+        self.holders = HolderWatch(
+            settings.node,
+            settings.renew_interval_s,
+            settings.probe_wait_s,
+            expiry_window_s(settings.address_lifetime_s),
+            netlink=netlink,
+            announcer=announcer,
+            io=self._io,
+            dataplane=self._dataplane,
+            read_lease=lambda holder: self.leases.read(holder),
+            wake=lambda: self.wake(full=True),
+            now=now,
+        )
         # Every announcement round, keyed by address and gated by holding (announcing);
         # refused holds back off (retries); foreign claims are heard and answered (claims).
         self.announcements = Announcements(announcer, dataplane, settings.node)
         self.retries = HoldRetries(self.wake)
+        self.liveness = Liveness(
+            settings,
+            kube,
+            netlink=netlink,
+            announcer=announcer,
+            announcements=self.announcements,
+            io=self._io,
+            dataplane=self._dataplane,
+            now=now,
+            acquired=lambda: self.wake(full=True),
+            resume=self._resume,
+            kernel_changed=self._forget_kernel,
+            watch_breaks=lambda: self._watch_breaks,
+        )
         self.claims = ClaimWatch(
             settings.node,
             self.announcements,
@@ -224,6 +226,7 @@ class Agent:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
+        self.holders.start(self._loop)
         log.info(kv("start", node=self.settings.node, lease=self.settings.lease_name))
         for target, name in ((self._watch_thread, "watch"), (self._lease_thread, "leases")):
             threading.Thread(target=target, name=name, daemon=True).start()
@@ -233,8 +236,8 @@ class Agent:
         await self.deadman.renew()
         tasks = [
             asyncio.create_task(self.deadman.run(), name="deadman"),
-            asyncio.create_task(self._lease_task(), name="lease"),
-            asyncio.create_task(self._fence_task(), name="fence"),
+            asyncio.create_task(self.liveness.run_lease(), name="lease"),
+            asyncio.create_task(self.liveness.run_fence(), name="fence"),
             asyncio.create_task(self._reconcile_task(), name="reconcile"),
             asyncio.create_task(self._resync_task(), name="resync"),
         ]
@@ -251,20 +254,10 @@ class Agent:
             # Deliberately no release: a stopped agent is not a failover (docs/design.md);
             # the aliases live on for the handover, announced in the Lease first (R9).
             handed = await self.deadman.hand_over(
-                self.now, self.settings.handover_s, self._write_handover
+                self.now, self.settings.handover_s, self.liveness.write_handover
             )
             note = "aliases handed over to the next agent" if handed else "aliases expire"
             log.info(kv("stop", node=self.settings.node, note=note))
-
-    async def _write_handover(self, until: datetime) -> bool:
-        """The Lease, renewed with the handover annotation; False if the API refused."""
-        s = self.settings
-        try:
-            await asyncio.wait_for(self._renew_lease(until), timeout=HANDOVER_WRITE_TIMEOUT_S)
-        except (ApiUnavailable, ApiError, TimeoutError) as exc:
-            log.warning(kv("lease-renew-failed", node=s.node, error=exc or "timed out"))
-            return False
-        return True
 
     async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a data-path call on the data-path thread.
@@ -278,6 +271,15 @@ class Agent:
     def wake(self, full: bool = False) -> None:
         self._full_pass = self._full_pass or full
         self._wake.set()
+
+    @property
+    def fenced(self) -> bool:
+        """Cut off from the API (``liveness``): act on nothing new."""
+        return self.liveness.fenced
+
+    def _forget_kernel(self) -> None:
+        """The kernel changed behind the reconcile's back: the next pass reads it."""
+        self._kernel = None
 
     def _kernel_changed(self) -> None:
         """Changed behind the reconcile's back (a claim ceased): read the kernel, pass."""
@@ -294,129 +296,36 @@ class Agent:
         self._refusals.forget()
         self.wake(full=True)
 
-    # ------------------------------------------------------------------ lease and fence
+    # ------------------------------------------------------------------ resume after a cut-off
 
-    async def _renew_lease(self, handover_until: datetime | None = None) -> None:
-        """One renewal of this node's Lease (with the handover annotation, or without)."""
-        s = self.settings
-        await asyncio.to_thread(
-            self.kube.renew_lease,
-            s.lease_namespace,
-            s.lease_name,
-            s.node,
-            s.lease_duration_s,
-            self.now(),
-            handover_until,
-        )
-
-    async def _lease_task(self) -> None:
-        s = self.settings
-        while True:
-            started = time.monotonic()
-            try:
-                await self._renew_lease()
-            except (ApiUnavailable, ApiError) as exc:
-                log.warning(kv("lease-renew-failed", node=s.node, error=exc))
-            else:
-                first = self.renewed_at is None
-                self.renewed_at = started
-                if first:
-                    log.info(kv("lease-acquired", node=s.node, lease=s.lease_name))
-                    self.wake(full=True)
-                if self.fenced:
-                    await self._unfence()
-            await asyncio.sleep(max(0.0, started + s.renew_interval_s - time.monotonic()))
-
-    def _fence_deadline(self) -> float:
-        s = self.settings
-        base = self.renewed_at if self.renewed_at is not None else self.started_at
-        return base + s.lease_duration_s - s.fence_margin_s
-
-    async def _fence_task(self) -> None:
-        while True:
-            left = self._fence_deadline() - time.monotonic()
-            if left > 0:
-                await asyncio.sleep(max(left, 0.05))
-                continue
-            if not self.fenced:
-                self._cut_off()
-            await self._guard_held()
-            await asyncio.sleep(min(self.settings.resync_interval_s, GUARD_INTERVAL_S))
-
-    def _cut_off(self) -> None:
-        """No renewal for too long: stop acting on a stale view; keep what is held."""
-        self.fenced = True
-        self._breaks_at_cut_off = self._watch_breaks
-        log.warning(
-            kv(
-                "api-lost",
-                node=self.settings.node,
-                note="the Lease could not be renewed: keeping the aliases held here, acting "
-                "on nothing new, probing the wire for another holder",
-            )
-        )
-
-    async def _guard_held(self) -> None:
-        """While cut off: delete each held alias another host answers for on the wire."""
-        async with self._dataplane:
-            held = (await self._io(self.netlink.snapshot)).owned()
-            for h in held:
-                try:
-                    result = await self._io(
-                        self.announcer.probe,
-                        h.interface,
-                        h.mac,
-                        h.address.ip,
-                        self.settings.probe_wait_s,
-                    )
-                    if not result.conflict_mac:
-                        continue
-                    self.announcements.revoke(h.address.ip, "another host answers for it")
-                    self._kernel = None
-                    await self._io(self.netlink.delete, h)
-                except (errors.AliasError, OSError) as exc:
-                    log.error(
-                        kv("guard-failed", node=self.settings.node, address=h.address, error=exc)
-                    )
-                    continue
-                log.warning(
-                    kv(
-                        "release",
-                        node=self.settings.node,
-                        address=h.address,
-                        reason=f"{result.conflict_mac} answers for it while this node is cut "
-                        "off from the API: the operator moved it",
-                    )
-                )
-
-    async def _unfence(self) -> None:
-        """The API answers again. If the AliasIP watch never broke meanwhile, what it
-        delivered is complete (late, in order, as any watch): act on it. Otherwise read
-        everything afresh first. Relisting on every unfence made a short API stall at 50
-        nodes x 1,000 AliasIPs end in 50 lists of 1,000 objects at once, which stalled the
-        API server again (bench/scale.py)."""
-        if self.synced and self._watch_breaks == self._breaks_at_cut_off:
+    async def _resume(self) -> bool:
+        """The API answers again after a cut-off (``liveness``): True once this agent's
+        view may be acted on. If the AliasIP watch never broke meanwhile, what it delivered
+        is complete (late, in order, as any watch): act on it, after reading afresh the
+        AliasIPs that concern this node. Otherwise relist first. Relisting on every unfence
+        made a short API stall at 50 nodes x 1,000 AliasIPs end in 50 lists of 1,000
+        objects at once, which stalled the API server again (bench/scale.py)."""
+        if self.synced and self._watch_breaks == self.liveness.breaks_at_cut_off:
             # Intact, but possibly late: a stream stalled by a partition resumes at TCP's
             # next retransmission, seconds after the heal (chaos seed 3: a release asked
             # meanwhile waited 2 s and more). The AliasIPs that concern this node are read
             # afresh now, one GET each: a handful, not a relist of every object.
             if not await self._read_concerned_afresh():
-                return
-            self.fenced = False
+                return False
             log.info(
                 kv("unfenced", node=self.settings.node, note="Lease renewed, concerned re-read")
             )
             self.wake(full=True)
-            return
+            return True
         try:
             listing = await asyncio.to_thread(self.kube.list_aliasips)
         except (ApiUnavailable, ApiError) as exc:
             log.warning(kv("relist-failed", node=self.settings.node, error=exc))
-            return
-        self.fenced = False
+            return False
         self._replace_all(listing.items)
         log.info(kv("unfenced", node=self.settings.node, note="Lease renewed, state re-read"))
         self.wake(full=True)
+        return True
 
     async def _read_concerned_afresh(self) -> bool:
         """GET every AliasIP that concerned this node at its last pass; keep each answer
@@ -430,14 +339,18 @@ class Agent:
                 return False
             if body is None:
                 self.objects.pop(name, None)
-            elif _newer(body, self.objects.get(name)):
+            elif newer(body, self.objects.get(name)):
                 self.objects[name] = body
         return True
 
     # ------------------------------------------------------------------ watch
 
     def _watch_thread(self) -> None:
-        self._watch_loop(
+        watch_loop(
+            self.settings.node,
+            self._loop,
+            self._stopping,
+            self.settings.watch_timeout_s,
             "aliasips",
             self.kube.list_aliasips,
             self.kube.watch_aliasips,
@@ -450,126 +363,30 @@ class Agent:
         self._watch_breaks += 1
 
     def _lease_thread(self) -> None:
-        """The agents' Leases, watched: a standby learns when each holder's Lease expires
-        without reading it. Session 2 read the holder's Lease on every full pass; at 50
-        nodes and 1,000 AliasIPs (each node a standby of ~40 holders, a pass a second)
-        that was some 2,000 GETs a second, and the API server fell behind."""
+        """The agents' Leases, watched into ``self.leases`` (``leasestore``)."""
         namespace = self.settings.lease_namespace
 
         def watch(rv: str, timeout_s: int) -> Iterator[dict[str, Any]]:
             return self.kube.watch_leases(namespace, rv, timeout_s)
 
-        self._watch_loop(
+        watch_loop(
+            self.settings.node,
+            self._loop,
+            self._stopping,
+            self.settings.watch_timeout_s,
             "leases",
             lambda: self.kube.list_leases(namespace),
             watch,
-            self._leases_listed,
-            self._lease_news,
-            broken=self._leases_unknown,
-            first=self._lease_seen,
+            self.leases.listed,
+            self.leases.news,
+            broken=self.leases.broken,
+            first=self.leases.seen,
         )
-
-    def _watch_loop(
-        self,
-        what: str,
-        list_all: Callable[[], Listing],
-        watch: Callable[[str, int], Iterator[dict[str, Any]]],
-        on_list: Callable[[tuple[dict[str, Any], ...]], None],
-        on_event: EventHandler,
-        broken: Callable[[], None] | None = None,
-        first: Callable[[str | None, dict[str, Any]], bool] | None = None,
-    ) -> None:
-        """List, then watch; resume after a break, relist after 410 Gone. Bounded waits.
-
-        ``on_list`` and ``on_event`` run on the loop; ``first``, if given, runs here in
-        the watch thread for every event and says whether the loop needs to hear of it
-        (waking the loop for every other agent's Lease renewal cost more than the rest
-        of an idle agent's work).
-        """
-        loop = self._loop
-        assert loop is not None
-        node = self.settings.node
-        rv: str | None = None
-        backoff = 0.2
-        while not self._stopping.is_set():
-            try:
-                if rv is None:
-                    listing = list_all()
-                    loop.call_soon_threadsafe(on_list, listing.items)
-                    rv = listing.resource_version
-                for event in watch(rv, self.settings.watch_timeout_s):
-                    if self._stopping.is_set():
-                        return
-                    obj = event.get("object") or {}
-                    rv = str((obj.get("metadata") or {}).get("resourceVersion", rv))
-                    kind = event.get("type")
-                    if kind != "BOOKMARK" and (first is None or first(kind, obj)):
-                        loop.call_soon_threadsafe(on_event, kind, obj)
-                backoff = 0.2
-            except ApiError as exc:
-                if exc.status == 410:
-                    log.info(kv("watch-expired", node=node, watch=what, note="relisting"))
-                else:
-                    log.warning(kv("watch-failed", node=node, watch=what, error=exc))
-                rv = None
-                if broken is not None:
-                    loop.call_soon_threadsafe(broken)
-                self._stopping.wait(backoff)
-            except (ApiUnavailable, ValueError) as exc:
-                log.warning(kv("watch-broken", node=node, watch=what, error=exc))
-                if broken is not None:
-                    loop.call_soon_threadsafe(broken)
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, 2.0)
-            except RuntimeError:  # the loop is closed: the agent is stopping
-                return
-
-    def _leases_listed(self, items: tuple[dict[str, Any], ...]) -> None:
-        # Events the watch thread kept since this list was read are newer: keep them.
-        known = self._lease_objs
-        fresh = {n: o for o in items if (n := _lease_node(o)) is not None}
-        self._lease_objs = {
-            n: (o if _newer(o, known.get(n)) else known[n]) for n, o in fresh.items()
-        }
-        self.leases_synced = True
-        for holder in sorted(self._watched_holders):
-            self._lease_news(None, {"metadata": {"name": agent_lease_name(holder)}})
-
-    def _lease_seen(self, kind: str | None, obj: dict[str, Any]) -> bool:
-        """In the watch thread: keep the Lease; the loop hears only of watched holders."""
-        node = _lease_node(obj)
-        if node is None:
-            return False
-        if kind == "DELETED":
-            self._lease_objs.pop(node, None)
-        else:
-            self._lease_objs[node] = obj
-        return node in self._watched_holders
-
-    def _leases_unknown(self) -> None:
-        """The Lease watch broke: read Leases directly until it is listed again."""
-        self.leases_synced = False
-
-    def _lease(self, holder: str) -> AgentLease | None:
-        obj = self._lease_objs.get(holder)
-        return parse_lease(obj) if obj is not None else None
-
-    def _lease_news(self, kind: str | None, obj: dict[str, Any]) -> None:
-        """A watched holder's Lease changed: pass at its new expiry, or at once if it
-        vouches for nobody now (given up by a stopping agent, deleted)."""
-        holder = _lease_node(obj)
-        if holder is None:
-            return
-        lease = self._lease(holder)
-        if lease_lapsed(lease, holder, self.now()):
-            self.wake(full=True)
-        else:
-            self._wake_at_expiry(holder, lease)
 
     def _replace_all(self, items: tuple[dict[str, Any], ...]) -> None:
         fresh = {str(o["metadata"]["name"]): o for o in items}
         self.objects = {
-            n: (o if _newer(o, self.objects.get(n)) else self.objects[n]) for n, o in fresh.items()
+            n: (o if newer(o, self.objects.get(n)) else self.objects[n]) for n, o in fresh.items()
         }
         if not self.synced:
             log.info(kv("synced", node=self.settings.node, aliasips=len(self.objects)))
@@ -585,7 +402,7 @@ class Agent:
         before = self.objects.get(name)
         if kind == "DELETED":
             self.objects.pop(name, None)
-        elif _newer(obj, before):
+        elif newer(obj, before):
             self.objects[name] = obj
         else:
             return
@@ -607,13 +424,13 @@ class Agent:
             await self._wake.wait()
             self._wake.clear()
             full, self._full_pass = self._full_pass, False
-            if not self.synced or self.fenced or self.renewed_at is None:
+            if not self.synced or self.fenced or self.liveness.renewed_at is None:
                 continue  # act only on a fresh list, and only with a Lease of our own
             try:
                 async with self._dataplane:
                     outcomes, observed = await self._apply(full)
                 if full:
-                    outcomes = await self._watch_holders(observed, outcomes)
+                    outcomes = await self.holders.watch(observed, outcomes)
                 await self._report(observed, outcomes)
             except Exception as exc:  # one bad pass must not end the agent
                 log.exception(kv("reconcile-failed", node=self.settings.node, error=exc))
@@ -767,7 +584,7 @@ class Agent:
             log.info(kv("hold-skipped", node=node, aliasip=h.aliasip, reason="deleted"))
             return None
         fresh = observe(body)
-        if _newer(body, self.objects.get(h.aliasip)):
+        if newer(body, self.objects.get(h.aliasip)):
             self.objects[h.aliasip] = body
         same = (
             fresh.key == h.key
@@ -908,146 +725,6 @@ class Agent:
 
     # ------------------------------------------------------------------ watch the holders
 
-    async def _watch_holders(
-        self, observed: list[Observed], outcomes: dict[str, Outcome]
-    ) -> dict[str, Outcome]:
-        """Probe for the AliasIPs whose holder's Lease renewal is overdue or lapsed; one
-        Lease read per holder per pass.
-
-        While the holder's renewal is on time nothing is probed and nothing new is
-        reported (``view_for`` keeps the previous observation; no write). Once overdue,
-        the addresses are probed every ``PROBE_EVERY_S``; after the Lease lapsed, an
-        answer is reported at once, silence only once it has lasted the expiry window
-        (``silence``, docs/design.md R9).
-        """
-        node = self.settings.node
-        leases: dict[str, tuple[bool, AgentLease | None]] = {}
-        watched = {(obs.name, h) for obs in observed if (h := watched_holder(node, obs))}
-        self._watched_holders = {holder for _, holder in watched}
-        self.silences.keep_only(watched)
-        for obs in observed:
-            holder = watched_holder(node, obs)
-            if holder is None or obs.spec is None:
-                continue
-            if holder not in leases:
-                leases[holder] = await self._read_lease(holder)
-            known, lease = leases[holder]
-            if not known:
-                continue
-            key = (obs.name, holder)
-            lapsed = lease_lapsed(lease, holder, self.now())
-            if not lapsed:
-                self._wake_at_expiry(holder, lease)
-                start = watch_from(lease, self.settings.renew_interval_s)
-                if start is not None and self.now() < start:
-                    self.silences.forget(key)
-                    self._wake_at(start)
-                    continue
-            async with self._dataplane:
-                heard = await self._io(self._probe_all, requests_for(obs.spec))
-            observed_at = self.now()
-            if heard is None:
-                self.silences.forget(key)
-                continue  # this node cannot look (its own link is down ...): say nothing
-            if heard:
-                self.silences.forget(key)
-            elif self.silences.silent(key, observed_at) == observed_at:
-                proven = self.silences.proven_at(key, lease.handover_until if lease else None)
-                log.info(
-                    kv(
-                        "holder-silent",
-                        node=node,
-                        aliasip=obs.name,
-                        holder=holder,
-                        since=observed_at.isoformat(timespec="milliseconds"),
-                        evidence_at=proven.isoformat(timespec="milliseconds") if proven else None,
-                        note="silence counts once it outlasts the holder's address lifetime",
-                    )
-                )
-            if not lapsed:
-                self._wake_at(observed_at + timedelta(seconds=PROBE_EVERY_S))
-                continue
-            if not heard:
-                proven = self.silences.proven_at(key, lease.handover_until if lease else None)
-                if proven is not None and observed_at < proven:
-                    self._wake_at(min(proven, observed_at + timedelta(seconds=PROBE_EVERY_S)))
-                    continue
-            if not report_due(obs.view_of(node), heard, lease):
-                continue
-            log.info(kv("holder-probed", node=node, aliasip=obs.name, holder=holder, heard=heard))
-            base = outcomes.get(obs.name, Outcome())
-            outcomes[obs.name] = replace(base, heard=heard, observed_at=observed_at, fresh=True)
-        return outcomes
-
-    def _wake_at(self, when: datetime) -> None:
-        """A full pass at ``when`` (the silence watch's next probe); one timer, the
-        earliest asked for: the pass it wakes asks again for whatever comes next."""
-        if self._loop is None:
-            return
-        if self._silence_wake is not None:
-            at, handle = self._silence_wake
-            if at <= when and not handle.cancelled():
-                return
-            handle.cancel()
-        delay = max((when - self.now()).total_seconds(), 0.0)
-        handle = self._loop.call_later(delay, self._silence_woken)
-        self._silence_wake = (when, handle)
-
-    def _silence_woken(self) -> None:
-        self._silence_wake = None
-        self.wake(full=True)
-
-    def _wake_at_expiry(self, holder: str, lease: AgentLease | None) -> None:
-        """A full pass right when the holder's Lease expires, not up to a resync interval
-        later: a lost holder is probed for, and reported, as soon as it may be."""
-        expires = lease.expires_at if lease is not None else None
-        if expires is None or self._loop is None:
-            return
-        known = self._expiry_wakes.get(holder)
-        if known is not None and known[0] == expires:
-            return  # already scheduled for this expiry
-        if known is not None:
-            known[1].cancel()  # renewed since: only the newest expiry may wake us
-        delay = (expires - self.now()).total_seconds() + EXPIRY_SLACK_S
-        handle = self._loop.call_later(max(delay, 0.0), self.wake, True)
-        self._expiry_wakes[holder] = (expires, handle)
-
-    async def _read_lease(self, holder: str) -> tuple[bool, AgentLease | None]:
-        """(known, lease): from the Lease watch when it is listed, else read directly;
-        ``known`` is False when the API did not answer (nothing is known)."""
-        if self.leases_synced:
-            return True, self._lease(holder)
-        try:
-            body = await asyncio.to_thread(
-                self.kube.get_lease, self.settings.lease_namespace, agent_lease_name(holder)
-            )
-        except (ApiUnavailable, ApiError) as exc:
-            node = self.settings.node
-            log.warning(kv("holder-lease-failed", node=node, holder=holder, error=exc))
-            return False, None
-        return True, (parse_lease(body) if body is not None else None)
-
-    def _probe_all(self, requests: tuple[AliasRequest, ...]) -> bool | None:
-        """On the data-path thread: whether anyone answers for any of the addresses.
-
-        None when this node cannot probe one of them (no covering interface, link down,
-        held here): silence heard through a dead link is no evidence.
-        """
-        for request in requests:
-            try:
-                snapshot = self.netlink.snapshot(request.ip.version, request.interface)
-                placement = decide_placement(request, snapshot)
-            except errors.AliasError:
-                return None
-            if placement.already_held:
-                return None
-            result = self.announcer.probe(
-                placement.interface, placement.mac, placement.address.ip, self.settings.probe_wait_s
-            )
-            if result.conflict_mac:
-                return True
-        return False
-
     # ------------------------------------------------------------------ report
 
     async def _report(self, observed: list[Observed], outcomes: Mapping[str, Outcome]) -> None:
@@ -1065,7 +742,7 @@ class Agent:
             except (ApiUnavailable, ApiError) as exc:
                 log.warning(kv("report-failed", node=node, aliasip=obs.name, error=exc))
                 continue
-            if _newer(answer, self.objects.get(obs.name)):
+            if newer(answer, self.objects.get(obs.name)):
                 self.objects[obs.name] = answer
             log.info(
                 kv(
@@ -1102,12 +779,6 @@ def _with_holdings(
         holds_any=bool(mine),
         interface=interface,
     )
-
-
-def _lease_node(obj: Mapping[str, Any]) -> str | None:
-    """The node an agent Lease is named for, or None for any other Lease."""
-    name = str((obj.get("metadata") or {}).get("name", ""))
-    return name.removeprefix(AGENT_LEASE_PREFIX) if name.startswith(AGENT_LEASE_PREFIX) else None
 
 
 def _ms(value: float | None) -> float | None:

@@ -211,6 +211,18 @@ class KubeApi(RestClient):
         raise ApiError(409, "Conflict", f"lease {namespace}/{name} kept changing")
 
 
+def newer(candidate: Mapping[str, Any], current: Mapping[str, Any] | None) -> bool:
+    """Whether ``candidate`` is not older than ``current`` (resourceVersions compared as
+    numbers when both are, as every known server writes them; else the later one wins)."""
+    if current is None:
+        return True
+    new = str((candidate.get("metadata") or {}).get("resourceVersion", ""))
+    old = str((current.get("metadata") or {}).get("resourceVersion", ""))
+    if new.isdigit() and old.isdigit():
+        return int(new) >= int(old)
+    return True
+
+
 def _event(event: dict[str, Any]) -> dict[str, Any]:
     if event.get("type") == "ERROR":
         status = event.get("object") or {}

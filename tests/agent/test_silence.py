@@ -80,7 +80,7 @@ class Standby:
 
         async def go() -> None:
             outcomes, observed = await self.agent._apply(full=True)
-            outcomes = await self.agent._watch_holders(observed, outcomes)
+            outcomes = await self.agent.holders.watch(observed, outcomes)
             await self.agent._report(observed, outcomes)
             self.agent.claims.close()
             await self.agent.announcements.close()
@@ -118,8 +118,8 @@ def standby(handover_until: datetime | None = None) -> Standby:
         lease["metadata"]["annotations"] = {
             HANDOVER_ANNOTATION: kubetime.format_micro_time(handover_until)
         }
-    agent._lease_objs["node2"] = lease
-    agent.leases_synced = True
+    agent.leases.put(lease)
+    agent.leases.synced = True
     return Standby(agent, wire, api, clock)
 
 
@@ -172,7 +172,7 @@ def test_silence_heard_before_a_renewal_is_forgotten() -> None:
     """The holder's agent renewed in between: it lived, and may have added again."""
     s = standby()
     s.pass_at(1.4)  # overdue: silent
-    renewed = s.agent._lease_objs["node2"]
+    renewed = s.agent.leases._objects["node2"]
     renewed["spec"]["renewTime"] = kubetime.format_micro_time(at(1.5))
     s.pass_at(1.6)  # on time again: forgotten, nothing probed
     assert s.wire.probes == 1

@@ -180,7 +180,7 @@ class Agent:
     silent_since: dict[tuple[str, str], float] = field(default_factory=dict)  # R9
 
     def see(self, name: str, snap: Snapshot) -> bool:
-        """Keep ``snap`` if it is not older than the version held (daemon ``_newer``)."""
+        """Keep ``snap`` if it is not older than the version held (``kube.newer``)."""
         known = self.objects.get(name)
         if known is not None and known.rv > snap.rv:
             return False

@@ -1,0 +1,216 @@
+"""A standby's watch of the nodes it stands by for: when to probe, what to report, when.
+
+One room of the agent (``daemon.Agent`` wires it). For each AliasIP this node is a
+candidate of, the node to watch is its holder, or the node releasing it during a move
+(``watch.watched_holder``). While that node's agent Lease is renewed on time nothing is
+probed and nothing is written. Once its renewal is overdue (``silence.watch_from``), its
+addresses are probed every ``PROBE_EVERY_S``; once its Lease lapsed, an answer is
+reported at once (``holderHeard: true``: the agent alone died, nothing moves) and silence
+only once it has lasted the expiry window (R9: by then a dead or frozen agent's aliases
+have left its kernel), as ``holderHeard: false`` with ``observedAt``: the operator's
+evidence for a failover.
+
+State, all owned here and touched only on the event loop: the silent runs
+(``silence.Silences``), one timer per watched node (its overdue moment, moved by each
+renewal, so a healthy holder costs no pass at all) and one timer for the probing chain.
+``watched`` is read by the Lease watch thread to filter its news: it is replaced whole,
+never mutated, so the thread always sees one consistent set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from aliasip_api.lease import AgentLease
+from aliasip_nodeagent import errors
+from aliasip_nodeagent.dataplane import Announce, Netlink
+from aliasip_nodeagent.logfmt import kv
+from aliasip_nodeagent.placement import AliasRequest, decide_placement
+from aliasip_nodeagent.reconcile import Observed, requests_for
+from aliasip_nodeagent.report import Outcome
+from aliasip_nodeagent.silence import PROBE_EVERY_S, Silences, watch_from
+from aliasip_nodeagent.watch import lease_lapsed, report_due, watched_holder
+
+log = logging.getLogger("aliasip.agent")
+# A pass for a holder whose Lease expires runs this long after the expiry (the operator
+# counts an observation only at or after it).
+EXPIRY_SLACK_S = 0.01
+ReadLease = Callable[[str], Awaitable[tuple[bool, AgentLease | None]]]
+IO = Callable[..., Awaitable[Any]]
+
+
+class HolderWatch:
+    """The standby side of one agent: probes lost holders, proves their silence."""
+
+    def __init__(
+        self,
+        node: str,
+        renew_interval_s: float,
+        probe_wait_s: float,
+        window_s: float,
+        *,
+        netlink: Netlink,
+        announcer: Announce,
+        io: IO,
+        dataplane: asyncio.Lock,
+        read_lease: ReadLease,
+        wake: Callable[[], None],
+        now: Callable[[], datetime],
+    ) -> None:
+        self.node = node
+        self.renew_interval_s = renew_interval_s
+        self.probe_wait_s = probe_wait_s
+        self.silences = Silences(window_s)
+        self.netlink = netlink
+        self.announcer = announcer
+        self._io = io
+        self._dataplane = dataplane
+        self._read_lease = read_lease
+        self._wake = wake  # a full pass
+        self.now = now
+        self.watched: frozenset[str] = frozenset()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._node_wakes: dict[str, tuple[datetime, asyncio.TimerHandle]] = {}
+        self._chain: tuple[datetime, asyncio.TimerHandle] | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    async def watch(
+        self, observed: list[Observed], outcomes: dict[str, Outcome]
+    ) -> dict[str, Outcome]:
+        """One full pass's watch: probe where due, return ``outcomes`` with what to report
+        (one Lease read per watched node per pass)."""
+        leases: dict[str, tuple[bool, AgentLease | None]] = {}
+        keys = {(obs.name, h) for obs in observed if (h := watched_holder(self.node, obs))}
+        self.watched = frozenset(holder for _, holder in keys)
+        self.silences.keep_only(keys)
+        for obs in observed:
+            holder = watched_holder(self.node, obs)
+            if holder is None or obs.spec is None:
+                continue
+            if holder not in leases:
+                leases[holder] = await self._read_lease(holder)
+            known, lease = leases[holder]
+            if known:
+                outcome = await self._watch_one(obs, holder, lease)
+                if outcome is not None:
+                    base = outcomes.get(obs.name, Outcome())
+                    outcomes[obs.name] = replace(base, **outcome)
+        return outcomes
+
+    async def _watch_one(
+        self, obs: Observed, holder: str, lease: AgentLease | None
+    ) -> dict[str, Any] | None:
+        """What to report for ``obs`` about ``holder`` now, or None (nothing new)."""
+        assert obs.spec is not None
+        key = (obs.name, holder)
+        lapsed = lease_lapsed(lease, holder, self.now())
+        if not lapsed:
+            start = watch_from(lease, self.renew_interval_s)
+            if start is not None and self.now() < start:
+                self.silences.forget(key)
+                self.lease_changed(holder, lease)  # wake when it is overdue, unless renewed
+                return None
+        async with self._dataplane:
+            heard = await self._io(self.probe_all, requests_for(obs.spec))
+        observed_at = self.now()
+        handover = lease.handover_until if lease is not None else None
+        if heard is None:
+            self.silences.forget(key)
+            return None  # this node cannot look (its own link is down ...): say nothing
+        if heard:
+            self.silences.forget(key)
+        elif self.silences.silent(key, observed_at) == observed_at:
+            self._log_silent(obs.name, holder, observed_at, self.silences.proven_at(key, handover))
+        next_probe = observed_at + timedelta(seconds=PROBE_EVERY_S)
+        if not lapsed:
+            expires = lease.expires_at if lease is not None else None
+            slack = timedelta(seconds=EXPIRY_SLACK_S)
+            self._wake_at(min(next_probe, expires + slack) if expires else next_probe)
+            return None
+        if not heard:
+            proven = self.silences.proven_at(key, handover)
+            if proven is not None and observed_at < proven:
+                self._wake_at(min(proven, next_probe))
+                return None
+        if not report_due(obs.view_of(self.node), heard, lease):
+            return None
+        log.info(kv("holder-probed", node=self.node, aliasip=obs.name, holder=holder, heard=heard))
+        return {"heard": heard, "observed_at": observed_at, "fresh": True}
+
+    def _log_silent(
+        self, aliasip: str, holder: str, since: datetime, proven: datetime | None
+    ) -> None:
+        log.info(
+            kv(
+                "holder-silent",
+                node=self.node,
+                aliasip=aliasip,
+                holder=holder,
+                since=since.isoformat(timespec="milliseconds"),
+                evidence_at=proven.isoformat(timespec="milliseconds") if proven else None,
+                note="silence counts once it outlasts the holder's address lifetime",
+            )
+        )
+
+    def lease_changed(self, holder: str, lease: AgentLease | None) -> None:
+        """A watched node's Lease, as now known: a pass at the moment its renewal will be
+        overdue (its silence watch starts), or at once if it vouches for nobody. Each
+        renewal moves the timer, so a holder renewing on time wakes nothing."""
+        if lease_lapsed(lease, holder, self.now()):
+            self._wake()
+            return
+        when = watch_from(lease, self.renew_interval_s)
+        if when is None or self._loop is None:
+            return
+        known = self._node_wakes.get(holder)
+        if known is not None and known[0] == when:
+            return  # already set for this renewal
+        if known is not None:
+            known[1].cancel()
+        delay = max((when - self.now()).total_seconds(), 0.0)
+        self._node_wakes[holder] = (when, self._loop.call_later(delay, self._wake))
+
+    def _wake_at(self, when: datetime) -> None:
+        """The probing chain's next pass: one timer, the earliest asked for (the pass it
+        wakes asks again for whatever comes next)."""
+        if self._loop is None:
+            return
+        if self._chain is not None:
+            at, handle = self._chain
+            if at <= when and not handle.cancelled():
+                return
+            handle.cancel()
+        delay = max((when - self.now()).total_seconds(), 0.0)
+        self._chain = (when, self._loop.call_later(delay, self._chain_woken))
+
+    def _chain_woken(self) -> None:
+        self._chain = None
+        self._wake()
+
+    def probe_all(self, requests: tuple[AliasRequest, ...]) -> bool | None:
+        """On the data-path thread: whether anyone answers for any of the addresses.
+
+        None when this node cannot probe one of them (no covering interface, link down,
+        held here): silence heard through a dead link is no evidence.
+        """
+        for request in requests:
+            try:
+                snapshot = self.netlink.snapshot(request.ip.version, request.interface)
+                placement = decide_placement(request, snapshot)
+            except errors.AliasError:
+                return None
+            if placement.already_held:
+                return None
+            result = self.announcer.probe(
+                placement.interface, placement.mac, placement.address.ip, self.probe_wait_s
+            )
+            if result.conflict_mac:
+                return True
+        return False
