@@ -1,0 +1,217 @@
+"""Heartbeats between agents: the monitoring path's messages, signed and checked (pure).
+
+Issue 11, after the first design's "Failure detection: the monitoring path": agents send
+each other small UDP heartbeats over the nodes' stationary addresses, carrying the node,
+a sequence number and what it holds with epochs, authenticated with a key from a
+Kubernetes Secret. This module is the message and its checks only; sockets, timers and
+peers are the monitoring room's.
+
+Wire format (one UDP datagram)::
+
+    b"AIPH1" | key id length (1 byte) | key id | HMAC-SHA256 (32 bytes) | JSON payload
+
+The HMAC covers the key id and the payload. The payload: ``node``, ``boot`` (random per
+agent start, so a restarted agent's sequence numbers starting over are no replay),
+``seq``, ``sent_at`` (the sender's wall clock, seconds), ``held`` (``[[aliasip uid,
+epoch], ...]``) and ``released`` (the same, for a direct handoff).
+
+Checks, in order, each a ``Verdict`` the caller counts and logs: malformed (not ours, or
+not parsable), ``unknown-key`` (a key id the ring does not hold), ``forged`` (a bad
+HMAC), ``stale`` (``sent_at`` more than ``max_age_s`` from the receiver's clock either
+way), ``replayed`` (a sequence number not above the highest seen for that node and boot,
+or an older boot's message). Key rotation without a gap: the ring holds the old and the
+new key while a rotation runs; senders sign with the newest.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import json
+import secrets
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+MAGIC = b"AIPH1"
+DIGEST_LEN = 32
+MAX_DATAGRAM = 1400  # stays under a 1500-byte MTU with the IP and UDP headers
+DEFAULT_MAX_AGE_S = 2.0
+DEFAULT_PORT = 7946
+
+
+class Verdict(enum.Enum):
+    ACCEPTED = "accepted"
+    MALFORMED = "malformed"
+    UNKNOWN_KEY = "unknown-key"
+    FORGED = "forged"
+    STALE = "stale"
+    REPLAYED = "replayed"
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    node: str
+    boot: int
+    seq: int
+    sent_at: float
+    held: tuple[tuple[str, int], ...] = ()
+    released: tuple[tuple[str, int], ...] = ()
+
+    def payload(self) -> bytes:
+        body = {
+            "node": self.node,
+            "boot": self.boot,
+            "seq": self.seq,
+            "sent_at": self.sent_at,
+            "held": [list(h) for h in self.held],
+            "released": [list(r) for r in self.released],
+        }
+        return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
+def new_boot() -> int:
+    """A random incarnation number for an agent's start."""
+    return secrets.randbits(63)
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """The keys a receiver accepts, by id; ``signing`` is the one a sender uses (the
+    newest: during a rotation both are accepted, so no heartbeat is lost)."""
+
+    keys: Mapping[str, bytes]
+    signing: str
+
+    def __post_init__(self) -> None:
+        if self.signing not in self.keys:
+            raise ValueError(f"the signing key {self.signing!r} is not in the ring")
+        for key_id, key in self.keys.items():
+            if not 1 <= len(key_id.encode()) <= 255:
+                raise ValueError(f"key id {key_id!r} must be 1-255 bytes")
+            if len(key) < 16:
+                raise ValueError(f"key {key_id!r} is shorter than 16 bytes")
+
+
+def _mac(key: bytes, key_id: bytes, payload: bytes) -> bytes:
+    return hmac.new(key, key_id + payload, hashlib.sha256).digest()
+
+
+def encode(beat: Heartbeat, ring: KeyRing) -> bytes:
+    """One signed datagram; ValueError if it would not fit one (``split`` first)."""
+    key_id = ring.signing.encode()
+    payload = beat.payload()
+    data = MAGIC + bytes([len(key_id)]) + key_id + _mac(ring.keys[ring.signing], key_id, payload)
+    data += payload
+    if len(data) > MAX_DATAGRAM:
+        raise ValueError(f"a heartbeat of {len(data)} bytes does not fit one datagram")
+    return data
+
+
+def split(
+    node: str,
+    boot: int,
+    first_seq: int,
+    sent_at: float,
+    held: Sequence[tuple[str, int]],
+    released: Sequence[tuple[str, int]],
+    ring: KeyRing,
+) -> list[bytes]:
+    """What a node holds and released, as few signed datagrams as fit, numbered from
+    ``first_seq`` (a node holding hundreds of aliases sends several)."""
+    items = [("held", h) for h in held] + [("released", r) for r in released]
+    out: list[bytes] = []
+    seq = first_seq
+    start = 0
+    while True:
+        end = len(items)
+        while True:
+            chunk = items[start:end]
+            beat = Heartbeat(
+                node,
+                boot,
+                seq,
+                sent_at,
+                tuple(v for k, v in chunk if k == "held"),
+                tuple(v for k, v in chunk if k == "released"),
+            )
+            try:
+                out.append(encode(beat, ring))
+                break
+            except ValueError:
+                if end - start <= 1:
+                    raise
+                end = start + (end - start) // 2
+        seq += 1
+        start = end
+        if start >= len(items):
+            return out
+
+
+def decode(data: bytes, ring: KeyRing) -> tuple[Verdict, Heartbeat | None]:
+    """The heartbeat in ``data`` if it is ours and signed with a key of the ring."""
+    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 1:
+        return Verdict.MALFORMED, None
+    pos = len(MAGIC)
+    id_len = data[pos]
+    pos += 1
+    key_id = data[pos : pos + id_len]
+    pos += id_len
+    digest = data[pos : pos + DIGEST_LEN]
+    payload = data[pos + DIGEST_LEN :]
+    if len(key_id) != id_len or len(digest) != DIGEST_LEN:
+        return Verdict.MALFORMED, None
+    key = ring.keys.get(key_id.decode(errors="replace"))
+    if key is None:
+        return Verdict.UNKNOWN_KEY, None
+    if not hmac.compare_digest(_mac(key, key_id, payload), digest):
+        return Verdict.FORGED, None
+    try:
+        body = json.loads(payload)
+        beat = Heartbeat(
+            node=str(body["node"]),
+            boot=int(body["boot"]),
+            seq=int(body["seq"]),
+            sent_at=float(body["sent_at"]),
+            held=tuple((str(u), int(e)) for u, e in body.get("held", [])),
+            released=tuple((str(u), int(e)) for u, e in body.get("released", [])),
+        )
+    except (ValueError, KeyError, TypeError):
+        return Verdict.MALFORMED, None
+    return Verdict.ACCEPTED, beat
+
+
+@dataclass
+class Receiver:
+    """Checks signed heartbeats for freshness and replay; counts every verdict.
+
+    Per node it keeps the newest boot and the highest sequence number accepted of it; a
+    message of another boot is accepted only if it was sent after the last one accepted
+    (a restarted agent, not an old one replayed).
+    """
+
+    ring: KeyRing
+    max_age_s: float = DEFAULT_MAX_AGE_S
+    counts: Counter[str] = field(default_factory=Counter)
+    _last: dict[str, tuple[int, int, float]] = field(default_factory=dict)  # boot, seq, sent
+
+    def receive(self, data: bytes, now: float) -> tuple[Verdict, Heartbeat | None]:
+        verdict, beat = decode(data, self.ring)
+        if beat is not None:
+            verdict = self._judge(beat, now)
+        self.counts[verdict.value] += 1
+        return verdict, (beat if verdict is Verdict.ACCEPTED else None)
+
+    def _judge(self, beat: Heartbeat, now: float) -> Verdict:
+        if abs(now - beat.sent_at) > self.max_age_s:
+            return Verdict.STALE
+        last = self._last.get(beat.node)
+        if last is not None:
+            boot, seq, sent_at = last
+            if beat.boot == boot and beat.seq <= seq:
+                return Verdict.REPLAYED
+            if beat.boot != boot and beat.sent_at <= sent_at:
+                return Verdict.REPLAYED
+        self._last[beat.node] = (beat.boot, beat.seq, beat.sent_at)
+        return Verdict.ACCEPTED
