@@ -20,6 +20,9 @@ AGENT_LEASE_PREFIX = "aliasip-agent-"
 # kernel may keep the aliases it held without a live agent (docs/design.md, R9), so no
 # standby calls that node silent before it.
 HANDOVER_ANNOTATION = "aliasip.io/handover-until"
+# Where the node's agent hears heartbeats (docs/design.md, "The monitoring path"): its
+# stationary addresses on the service LANs, ``address/prefix`` separated by commas.
+MONITOR_ANNOTATION = "aliasip.io/monitor"
 
 
 def agent_lease_name(node: str) -> str:
@@ -39,6 +42,7 @@ class AgentLease:
     renew_time: datetime | None
     duration_s: int | None
     handover_until: datetime | None = None
+    monitor: str | None = None
 
     @property
     def expires_at(self) -> datetime | None:
@@ -87,7 +91,13 @@ def parse_lease(obj: Mapping[str, Any]) -> AgentLease:
         renew_time=renew,
         duration_s=duration if isinstance(duration, int) and duration > 0 else None,
         handover_until=_handover_until(obj),
+        monitor=_annotation(obj, MONITOR_ANNOTATION),
     )
+
+
+def _annotation(obj: Mapping[str, Any], name: str) -> str | None:
+    raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(name)
+    return None if raw is None else str(raw)
 
 
 def _handover_until(obj: Mapping[str, Any]) -> datetime | None:

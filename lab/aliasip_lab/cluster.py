@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -63,6 +64,8 @@ AGENT_RESYNC_S = 1.0
 """The lab agents' full pass every second (the agent's default is 5 s): a lost carrier is
 found within a second, which the link-down tests and benchmark rely on. Each pass reads
 every AliasIP, so at 1,000 of them bench.scale runs the agent's default instead."""
+# The monitoring path's keys, as the Secret aliasip-heartbeat mounted (state directory).
+HEARTBEAT_KEYS_DIR = "heartbeat-keys"
 CONTROL_PLANE_NICE = -10
 """CPU priority of the API server and the operators. In a cluster the control plane has
 machines of its own; here it shares the host's cores with every node agent, and with 50
@@ -98,6 +101,18 @@ def tag_for(state_dir: Path) -> str:
 
 def now_micro() -> str:
     return kubetime.format_micro_time(datetime.now(UTC))
+
+
+def write_heartbeat_keys(directory: Path) -> None:
+    """The lab's monitoring-path keys, laid out as kubelet mounts the Secret
+    ``aliasip-heartbeat`` (manifests/): one file per key id and ``signing``. Readable by
+    root only."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = directory / "k1"
+    if not key.exists():
+        key.write_bytes(secrets.token_bytes(32))
+        key.chmod(0o600)
+    (directory / "signing").write_text("k1")
 
 
 @dataclass
@@ -233,6 +248,7 @@ class Lab:
                 "`aliasip-lab down` removes them"
             )
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        write_heartbeat_keys(state_dir / HEARTBEAT_KEYS_DIR)
         if not 15 <= lan_prefixlen <= 24:
             raise LabError(f"the LAN prefix must be 15 to 24, got {lan_prefixlen}", code=2)
         state = LabState(tag, nodes, api_port, now_micro(), {}, lan_prefixlen, resync_s)
@@ -326,6 +342,7 @@ class Lab:
         argv = [
             sys.executable, "-m", "aliasip_nodeagent", "run", "--node", node,
             "--kubeconfig", str(self.kubeconfig), "--resync-interval", str(self.state.resync_s),
+            "--heartbeat-keys", str(self.state_dir / HEARTBEAT_KEYS_DIR),
         ]  # fmt: skip
         role = f"agent {node}"
         return Daemon(role, self.node(node).netns, argv, self.log_path(role))

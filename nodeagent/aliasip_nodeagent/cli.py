@@ -7,6 +7,8 @@
     aliasip-agent run --node NAME [--kubeconfig PATH] [--lease-namespace NS]
                       [--lease-duration S] [--renew-interval S] [--resync-interval S]
                       [--announce-refresh S] [--address-lifetime S] [--handover S]
+                      [--heartbeat-keys DIR] [--heartbeat-port PORT]
+                      [--heartbeat-interval-ms MS] [--heartbeat-misses N]
 
 ``run`` is the daemon (a DaemonSet's container): it follows the AliasIPs' status through
 the Kubernetes API and runs until SIGTERM, which leaves the aliases in place.
@@ -30,6 +32,7 @@ from collections.abc import Sequence
 
 from aliasip_nodeagent import errors
 from aliasip_nodeagent.dataplane import DEFAULT_PROBE_WAIT_S, AnnounceSchedule
+from aliasip_nodeagent.heartbeat import DEFAULT_INTERVAL_S, DEFAULT_MISSES, DEFAULT_PORT
 from aliasip_nodeagent.placement import parse_request
 
 PROG = "aliasip-agent"
@@ -91,6 +94,27 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=15,
         help="seconds the aliases outlive a graceful stop (SIGTERM), for the next agent",
+    )
+    run.add_argument(
+        "--heartbeat-keys",
+        default=os.environ.get("ALIASIP_HEARTBEAT_KEYS"),
+        help="directory of the monitoring path's keys (the mounted Secret aliasip-heartbeat: "
+        "one file per key id, optional 'signing'); without it heartbeats are off",
+    )
+    run.add_argument(
+        "--heartbeat-port", type=int, default=DEFAULT_PORT, help="UDP port of the heartbeats"
+    )
+    run.add_argument(
+        "--heartbeat-interval-ms",
+        type=float,
+        default=DEFAULT_INTERVAL_S * 1000,
+        help="a heartbeat to each peer this often",
+    )
+    run.add_argument(
+        "--heartbeat-misses",
+        type=int,
+        default=DEFAULT_MISSES,
+        help="heartbeats missed before a peer's aliases are probed on the wire",
     )
     run.add_argument("--api-timeout", type=float, default=2.0, help="seconds per API call")
     run.add_argument("--log-level", default="INFO")

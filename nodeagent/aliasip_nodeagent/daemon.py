@@ -16,7 +16,11 @@ its state, is touched on the event loop only (the watch threads hand over with
 - **carrier** (``carrier.CarrierWatch``): carrier loss deletes held aliases at once (R2);
 - **claims** (``claimwatch.ClaimWatch``): foreign claims heard, reported, defended (R6);
 - **announcements** (``announcing.Announcements``): every frame gated by holding (R5);
-- **retries** (``retries.HoldRetries``) with ``refusals``: refused holds back off (R4).
+- **retries** (``retries.HoldRetries``) with ``refusals``: refused holds back off (R4);
+- **monitor** (``monitor.Monitor``, with ``peers``): heartbeats to and from the nodes that
+  share AliasIPs, over the service LAN: missed heartbeats start the standby's probe
+  (not a late Lease renewal), and a peer heard holding one of our aliases at a higher
+  epoch makes this node release it at once (R10). Off without ``heartbeat_keys``.
 
 The agent itself:
 
@@ -48,6 +52,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aliasip_api.lease import agent_lease_name
@@ -57,12 +62,16 @@ from aliasip_nodeagent.carrier import CarrierWatch
 from aliasip_nodeagent.claimwatch import ClaimWatch
 from aliasip_nodeagent.dataplane import AgentNetlink, Announce, apply_alias
 from aliasip_nodeagent.deadman import DeadMan, expiry_window_s
+from aliasip_nodeagent.heartbeat import DEFAULT_INTERVAL_S, DEFAULT_MISSES, DEFAULT_PORT, Heartbeat
 from aliasip_nodeagent.hoststate import HeldAlias, HostState
 from aliasip_nodeagent.informer import watch_loop
+from aliasip_nodeagent.keyring import KeyFiles
 from aliasip_nodeagent.kube import ApiError, ApiUnavailable, KubeApi, newer
 from aliasip_nodeagent.leasestore import LeaseStore
 from aliasip_nodeagent.liveness import Liveness
 from aliasip_nodeagent.logfmt import kv
+from aliasip_nodeagent.monitor import Monitor
+from aliasip_nodeagent.peers import format_addresses, parse_addresses, plan_peers, service_addresses
 from aliasip_nodeagent.placement import Placement, decide_placement
 from aliasip_nodeagent.reconcile import (
     Hold,
@@ -98,6 +107,12 @@ class Settings:
     # renewed four times per lifetime; and how long a graceful stop lets them live on.
     address_lifetime_s: int = 1
     handover_s: int = 15
+    # The monitoring path (docs/design.md): the key directory (a mounted Secret; None:
+    # off), the UDP port, how often a heartbeat goes to each peer, how many may be missed.
+    heartbeat_keys: str | None = None
+    heartbeat_port: int = DEFAULT_PORT
+    heartbeat_interval_s: float = DEFAULT_INTERVAL_S
+    heartbeat_misses: int = DEFAULT_MISSES
 
     def __post_init__(self) -> None:
         if self.renew_interval_s < 1.0:
@@ -110,6 +125,12 @@ class Settings:
             raise ValueError("the address lifetime is a whole number of seconds, at least 1")
         if self.handover_s < 0:
             raise ValueError("the handover is a number of seconds, 0 (none) or more")
+        if not 1 <= self.heartbeat_port <= 65535:
+            raise ValueError("the heartbeat port is a UDP port, 1-65535")
+        if not 0.01 <= self.heartbeat_interval_s <= 10:
+            raise ValueError("the heartbeat interval is between 0.01 and 10 seconds")
+        if self.heartbeat_misses < 1:
+            raise ValueError("at least one heartbeat must be missed before a node is silent")
 
     @property
     def lease_name(self) -> str:
@@ -174,7 +195,24 @@ class Agent:
             read_lease=lambda holder: self.leases.read(holder),
             wake=lambda: self.wake(full=True),
             now=now,
+            heartbeat=self._heard,
         )
+        # The monitoring path: heartbeats to and from the peers (off without keys). What
+        # this node holds, by uid (its epoch), and its service addresses are the
+        # reconcile's, after each pass; the monitor only reads them.
+        self._holding: dict[str, int] = {}
+        self._service: tuple[Any, ...] = ()
+        self.monitor: Monitor | None = None
+        if settings.heartbeat_keys:
+            self.monitor = Monitor(
+                settings.node,
+                KeyFiles(Path(settings.heartbeat_keys)),
+                port=settings.heartbeat_port,
+                interval_s=settings.heartbeat_interval_s,
+                misses=settings.heartbeat_misses,
+                on_beat=self._peer_beat,
+                on_silent=lambda _peer: self.wake(full=True),
+            )
         # Every announcement round, keyed by address and gated by holding (announcing);
         # refused holds back off (retries); foreign claims are heard and answered (claims).
         self.announcements = Announcements(announcer, dataplane, settings.node)
@@ -192,6 +230,7 @@ class Agent:
             resume=self._resume,
             kernel_changed=self._forget_kernel,
             watch_breaks=lambda: self._watch_breaks,
+            monitor=self._monitor_annotation,
         )
         self.claims = ClaimWatch(
             settings.node,
@@ -231,6 +270,7 @@ class Agent:
         for target, name in ((self._watch_thread, "watch"), (self._lease_thread, "leases")):
             threading.Thread(target=target, name=name, daemon=True).start()
         self.carrier.start()
+        monitoring = self._start_monitor()
         # Adopted aliases (a previous agent's, maybe handed over with a long lifetime) get
         # this agent's lifetime before anything else happens.
         await self.deadman.renew()
@@ -241,6 +281,8 @@ class Agent:
             asyncio.create_task(self._reconcile_task(), name="reconcile"),
             asyncio.create_task(self._resync_task(), name="resync"),
         ]
+        if monitoring and self.monitor is not None:
+            tasks.append(asyncio.create_task(self.monitor.run(), name="monitor"))
         try:
             await stop.wait()
         finally:
@@ -249,6 +291,8 @@ class Agent:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.carrier.close()
+            if self.monitor is not None:
+                self.monitor.close()
             self.claims.close()
             await self.announcements.close()
             # Deliberately no release: a stopped agent is not a failover (docs/design.md);
@@ -258,6 +302,53 @@ class Agent:
             )
             note = "aliases handed over to the next agent" if handed else "aliases expire"
             log.info(kv("stop", node=self.settings.node, note=note))
+
+    def _start_monitor(self) -> bool:
+        """Bind the heartbeat port; without it the agent runs on the Lease alone (said
+        once, at ERROR: failover is slower and a late API reads like a silent holder)."""
+        if self.monitor is None:
+            log.warning(
+                kv(
+                    "heartbeats-off",
+                    node=self.settings.node,
+                    note="no --heartbeat-keys: standbys watch holders through the API only",
+                )
+            )
+            return False
+        assert self._loop is not None
+        try:
+            self.monitor.open()
+        except OSError as exc:
+            log.error(
+                kv(
+                    "heartbeats-off",
+                    node=self.settings.node,
+                    port=self.settings.heartbeat_port,
+                    error=exc.strerror,
+                    note="the heartbeat port cannot be bound: standbys watch through the API",
+                )
+            )
+            self.monitor = None
+            return False
+        self.monitor.start(self._loop)
+        log.info(
+            kv(
+                "heartbeats-on",
+                node=self.settings.node,
+                port=self.settings.heartbeat_port,
+                interval_s=self.settings.heartbeat_interval_s,
+                misses=self.settings.heartbeat_misses,
+            )
+        )
+        return True
+
+    def _heard(self, node: str) -> bool | None:
+        return self.monitor.heard(node) if self.monitor is not None else None
+
+    def _monitor_annotation(self) -> str | None:
+        if self.monitor is None:
+            return None
+        return format_addresses(self._service) or None
 
     async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a data-path call on the data-path thread.
@@ -431,6 +522,7 @@ class Agent:
                     outcomes, observed = await self._apply(full)
                 if full:
                     outcomes = await self.holders.watch(observed, outcomes)
+                self._follow_peers(observed, outcomes)
                 await self._report(observed, outcomes)
             except Exception as exc:  # one bad pass must not end the agent
                 log.exception(kv("reconcile-failed", node=self.settings.node, error=exc))
@@ -722,6 +814,73 @@ class Agent:
                 except errors.AliasError as err:
                     message += f"; deleting {held.address} failed: {err.message}"
         return Outcome(error=message, heard=heard, observed_at=self.now() if heard else None)
+
+    # ------------------------------------------------------------------ the monitoring path
+
+    def _follow_peers(self, observed: list[Observed], outcomes: Mapping[str, Outcome]) -> None:
+        """After a pass: what this node holds (uid -> epoch, as the kernel says), its
+        service addresses, and so its peers and what each is told."""
+        if self.monitor is None:
+            return
+        node = self.settings.node
+        self._holding = {
+            obs.key: obs.status.epoch
+            for obs in observed
+            if obs.status.active_node == node
+            and obs.name in outcomes
+            and outcomes[obs.name].holds_any
+        }
+        if self._kernel is not None:
+            self._service = service_addresses(observed, self._kernel)
+
+        def advertised(peer: str) -> tuple[Any, ...]:
+            lease = self.leases.lease(peer)
+            return parse_addresses(lease.monitor if lease is not None else None)
+
+        self.monitor.set_peers(plan_peers(node, observed, self._holding, self._service, advertised))
+        self.monitor.set_watched(self.holders.watched)
+
+    def _peer_beat(self, beat: Heartbeat) -> None:
+        """A peer's heartbeat: if it holds one of our aliases at a higher epoch, the
+        operator has moved it since (epochs only grow) and this node's copy must go now,
+        API or not (R10): the partition that hid the move has just healed."""
+        for key, epoch in beat.held:
+            mine = self._holding.get(key)
+            if mine is not None and epoch > mine:
+                self._holding.pop(key, None)
+                asyncio.get_running_loop().create_task(self._yield_to(beat.node, key, epoch))
+
+    async def _yield_to(self, peer: str, key: str, epoch: int) -> None:
+        node = self.settings.node
+        # The fencing token first: a view naming this node at an older epoch is stale
+        # from now on, so no pass adds the alias back before the API says so anew.
+        self.newest[key] = max(self.newest.get(key, epoch), epoch)
+        obs = next((o for o in self._observed.values() if o.key == key), None)
+        if obs is None or obs.spec is None:
+            return
+        requests = requests_for(obs.spec)
+        self.announcements.revoke_key(key, f"{peer} holds it at epoch {epoch}")
+        async with self._dataplane:
+            self._kernel = None
+            for held in (await self._io(self.netlink.snapshot)).owned():
+                if not any(matches(held, r) for r in requests):
+                    continue
+                try:
+                    await self._io(self.netlink.delete, held)
+                except errors.AliasError as exc:
+                    log.error(kv("release-failed", node=node, aliasip=obs.name, error=exc.message))
+                    continue
+                log.warning(
+                    kv(
+                        "release",
+                        node=node,
+                        aliasip=obs.name,
+                        address=held.address,
+                        epoch=obs.status.epoch,
+                        reason=f"{peer} holds it at epoch {epoch} (heard on the monitoring path)",
+                    )
+                )
+        self.wake(full=True)
 
     # ------------------------------------------------------------------ watch the holders
 

@@ -38,7 +38,11 @@ MAGIC = b"AIPH1"
 DIGEST_LEN = 32
 MAX_DATAGRAM = 1400  # stays under a 1500-byte MTU with the IP and UDP headers
 DEFAULT_MAX_AGE_S = 2.0
-DEFAULT_PORT = 7946
+# UDP. Not 7946: MetalLB's memberlist (speakers on the host network) uses that one.
+DEFAULT_PORT = 7947
+# A heartbeat to each peer this often; a peer missing this many is probed on the wire.
+DEFAULT_INTERVAL_S = 0.1
+DEFAULT_MISSES = 3
 
 
 class Verdict(enum.Enum):

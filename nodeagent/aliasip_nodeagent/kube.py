@@ -19,7 +19,7 @@ from typing import Any
 import urllib3
 
 from aliasip_api import kubetime
-from aliasip_api.lease import HANDOVER_ANNOTATION
+from aliasip_api.lease import HANDOVER_ANNOTATION, MONITOR_ANNOTATION
 from aliasip_api.rest import (
     ALIASIPS,
     MERGE_PATCH,
@@ -159,6 +159,7 @@ class KubeApi(RestClient):
         duration_s: int,
         now: datetime,
         handover_until: datetime | None = None,
+        monitor: str | None = None,
     ) -> dict[str, Any]:
         """Create or renew the Lease ``name`` for ``holder``: one PUT per renewal.
 
@@ -166,7 +167,9 @@ class KubeApi(RestClient):
         resourceVersion (optimistic concurrency, as client-go's leader election); after a
         409 or 404 (someone else wrote or deleted it, e.g. our previous life) it is read
         again, or created. ``handover_until`` sets the handover annotation (a graceful
-        stop); every other renewal removes it (the next agent took over).
+        stop); every other renewal removes it (the next agent took over). ``monitor``
+        sets the monitoring path's annotation (where this agent hears heartbeats), or
+        removes it when None.
         """
         base = leases_path(namespace)
         stamp = kubetime.format_micro_time(now)
@@ -181,7 +184,11 @@ class KubeApi(RestClient):
                     body = {
                         "apiVersion": "coordination.k8s.io/v1",
                         "kind": "Lease",
-                        "metadata": {"name": name, "namespace": namespace},
+                        "metadata": {
+                            "name": name,
+                            "namespace": namespace,
+                            **({"annotations": {MONITOR_ANNOTATION: monitor}} if monitor else {}),
+                        },
                         "spec": {
                             "holderIdentity": holder,
                             "leaseDurationSeconds": duration_s,
@@ -195,6 +202,9 @@ class KubeApi(RestClient):
             annotations.pop(HANDOVER_ANNOTATION, None)
             if handover_until is not None:
                 annotations[HANDOVER_ANNOTATION] = kubetime.format_micro_time(handover_until)
+            annotations.pop(MONITOR_ANNOTATION, None)
+            if monitor:
+                annotations[MONITOR_ANNOTATION] = monitor
             lease["metadata"]["annotations"] = annotations
             spec = lease.setdefault("spec", {})
             if spec.get("holderIdentity") != holder:

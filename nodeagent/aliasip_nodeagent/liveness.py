@@ -81,7 +81,10 @@ class Liveness:
         resume: Callable[[], Awaitable[bool]],
         kernel_changed: Callable[[], None],
         watch_breaks: Callable[[], int],
+        monitor: Callable[[], str | None] = lambda: None,
     ) -> None:
+        """``monitor``: the monitoring path's annotation to write with each renewal
+        (where this agent hears heartbeats), None without one."""
         self.settings = settings
         self.kube = kube
         self.netlink = netlink
@@ -94,6 +97,7 @@ class Liveness:
         self._resume = resume
         self._kernel_changed = kernel_changed
         self._watch_breaks = watch_breaks
+        self._monitor = monitor
         self.fenced = False
         self.renewed_at: float | None = None
         self.started_at = time.monotonic()
@@ -110,6 +114,7 @@ class Liveness:
             s.lease_duration_s,
             self.now(),
             handover_until,
+            self._monitor(),
         )
 
     async def write_handover(self, until: datetime) -> bool:

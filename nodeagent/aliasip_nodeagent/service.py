@@ -40,6 +40,10 @@ def run_daemon(args: argparse.Namespace) -> int:
             probe_wait_s=args.probe_wait_ms / 1000,
             address_lifetime_s=args.address_lifetime,
             handover_s=args.handover,
+            heartbeat_keys=args.heartbeat_keys,
+            heartbeat_port=args.heartbeat_port,
+            heartbeat_interval_s=args.heartbeat_interval_ms / 1000,
+            heartbeat_misses=args.heartbeat_misses,
         )
     except ValueError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)

@@ -2,9 +2,12 @@
 
 One room of the agent (``daemon.Agent`` wires it). For each AliasIP this node is a
 candidate of, the node to watch is its holder, or the node releasing it during a move
-(``watch.watched_holder``). While that node's agent Lease is renewed on time nothing is
-probed and nothing is written. Once its renewal is overdue (``silence.watch_from``), its
-addresses are probed every ``PROBE_EVERY_S``; once its Lease lapsed, an answer is
+(``watch.watched_holder``). While that node is heard on the monitoring path (its
+heartbeats, ``monitor``) and its Lease is valid, nothing is probed and nothing is written,
+however late the API delivers its renewals. Once its heartbeats are missed (or, for a node
+the monitoring path does not cover, once its Lease renewal is overdue:
+``silence.watch_from``), its addresses are probed every ``PROBE_EVERY_S``; once its Lease
+lapsed, an answer is
 reported at once (``holderHeard: true``: the agent alone died, nothing moves) and silence
 only once it has lasted the expiry window (R9: by then a dead or frozen agent's aliases
 have left its kernel), as ``holderHeard: false`` with ``observedAt``: the operator's
@@ -61,8 +64,12 @@ class HolderWatch:
         read_lease: ReadLease,
         wake: Callable[[], None],
         now: Callable[[], datetime],
+        heartbeat: Callable[[str], bool | None] = lambda _node: None,
     ) -> None:
+        """``heartbeat(node)``: whether the monitoring path heard ``node`` lately (True),
+        missed it (False), or does not cover it (None)."""
         self.node = node
+        self._heartbeat = heartbeat
         self.renew_interval_s = renew_interval_s
         self.probe_wait_s = probe_wait_s
         self.silences = Silences(window_s)
@@ -112,10 +119,15 @@ class HolderWatch:
         key = (obs.name, holder)
         lapsed = lease_lapsed(lease, holder, self.now())
         if not lapsed:
-            start = watch_from(lease, self.renew_interval_s)
-            if start is not None and self.now() < start:
+            heard = self._heartbeat(holder)
+            if heard is None:  # not covered by the monitoring path: the Lease tells
+                start = watch_from(lease, self.renew_interval_s)
+                quiet = start is not None and self.now() < start
+            else:
+                quiet = heard
+            if quiet:
                 self.silences.forget(key)
-                self.lease_changed(holder, lease)  # wake when it is overdue, unless renewed
+                self.lease_changed(holder, lease)  # wake when it is due, unless renewed
                 return None
         async with self._dataplane:
             heard = await self._io(self.probe_all, requests_for(obs.spec))
@@ -161,12 +173,19 @@ class HolderWatch:
 
     def lease_changed(self, holder: str, lease: AgentLease | None) -> None:
         """A watched node's Lease, as now known: a pass at the moment its renewal will be
-        overdue (its silence watch starts), or at once if it vouches for nobody. Each
-        renewal moves the timer, so a holder renewing on time wakes nothing."""
+        overdue (its silence watch starts; at its lapse for a node heard on the monitoring
+        path), or at once if it vouches for nobody. Each renewal moves the timer, so a
+        holder renewing on time wakes nothing."""
         if lease_lapsed(lease, holder, self.now()):
             self._wake()
             return
-        when = watch_from(lease, self.renew_interval_s)
+        if self._heartbeat(holder) is None:
+            when = watch_from(lease, self.renew_interval_s)
+        else:
+            # Heard on the monitoring path: its heartbeats' silence wakes a pass
+            # (``monitor``), a late renewal does not; the Lease's lapse still does.
+            expires = lease.expires_at if lease is not None else None
+            when = expires + timedelta(seconds=EXPIRY_SLACK_S) if expires else None
         if when is None or self._loop is None:
             return
         known = self._node_wakes.get(holder)

@@ -24,6 +24,7 @@ from typing import Any
 from aliasip_lab.apiserver import ServerThread
 from aliasip_lab.apiserver.runner import write_kubeconfig
 from aliasip_lab.capture import Capture, Frame
+from aliasip_lab.cluster import write_heartbeat_keys
 from aliasip_lab.lan import Host, Lan, existing_namespaces, ip
 from aliasip_lab.nsenter import netns
 from tests.api.support import ALIASIP_CRD, Client, eventually, load_yaml
@@ -48,11 +49,15 @@ class Cluster:
     # -- agents ------------------------------------------------------------------------
 
     def start_agent(self, node: str, *extra: str) -> subprocess.Popen[str]:
-        """``aliasip-agent run`` inside the node's namespace, as the DaemonSet runs it."""
+        """``aliasip-agent run`` inside the node's namespace, as the DaemonSet runs it
+        (with the monitoring path's keys, as the shipped DaemonSet mounts them)."""
         log = (self.workdir / f"{node}.log").open("a")
+        keys = self.workdir / "heartbeat-keys"
+        write_heartbeat_keys(keys)
         argv = [
             sys.executable, "-m", "aliasip_nodeagent", "run", "--node", node,
-            "--kubeconfig", str(self.kubeconfig), "--resync-interval", "1", *extra,
+            "--kubeconfig", str(self.kubeconfig), "--resync-interval", "1",
+            "--heartbeat-keys", str(keys), *extra,
         ]  # fmt: skip
         proc = self.lan.spawn(self.lan.node(node), argv, stdout=log, stderr=subprocess.STDOUT)
         self.agents[node] = proc

@@ -363,3 +363,39 @@ def test_a_held_alias_is_re_announced_every_refresh_not_every_pass(lab: Cluster)
     # A round is a request and a reply; at most one round per pass (a pass a second).
     assert 2 <= _announcements(lab, "node1", 3.5) <= 10
     assert lab.holds("node1")
+
+
+def test_the_monitoring_path_links_holder_and_standby_and_tells_a_silence_once(
+    lab: Cluster,
+) -> None:
+    """With the shipped keys both agents advertise their service address in their Lease,
+    heartbeat each other over the service LAN (not the management network) and the
+    standby, hearing the holder, never probes it; a frozen holder is told silent once
+    (not once per AliasIP), and its silence then starts the wire probe."""
+    node1, node2 = lab.lan.node("node1"), lab.lan.node("node2")
+    _held_by_node1(lab)
+
+    def advertised(node: str) -> str | None:
+        lease = lab.lease(node) or {}
+        annotations = (lease.get("metadata") or {}).get("annotations") or {}
+        return annotations.get("aliasip.io/monitor")
+
+    eventually(lambda: advertised("node1") == str(node1.ipv4), timeout=10)
+    eventually(lambda: advertised("node2") == str(node2.ipv4), timeout=10)
+    with netns(node2.netns):
+        capture = Capture(node2.ifname)
+    with capture:
+        frames = capture.wait_until(lambda got: len(got) > 20, timeout_s=3.0)
+    udp = [f for f in frames if f.ethertype == 0x0800 and f.data[23] == 17]
+    ports = {int.from_bytes(f.data[36:38], "big") for f in udp}  # UDP destination port
+    assert 7947 in ports, "no heartbeat on the service LAN"
+    assert "holder-probed" not in lab.log("node2") and "peer-silent" not in lab.log("node2")
+    proc = lab.agents["node1"]
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        eventually(lambda: "event=peer-silent" in lab.log("node2"), timeout=5)
+        eventually(lambda: "event=holder-silent" in lab.log("node2"), timeout=5)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    assert lab.log("node2").count("event=peer-silent") == 1
+    eventually(lambda: "event=peer-heard" in lab.log("node2"), timeout=5)

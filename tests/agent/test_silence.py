@@ -140,18 +140,53 @@ def test_silence_before_the_window_is_not_reported_after_it_is() -> None:
     assert kubetime.parse_time(view["observedAt"]) == at(5.2)
 
 
+# A moment the holder's renewal (due at 1 s) is overdue, before its Lease lapses at 3 s.
+OVERDUE = 1.0 + OVERDUE_S + 0.1
+
+
 def test_probing_from_the_overdue_renewal_keeps_the_window_off_the_failover_time() -> None:
     s = standby()
-    assert "holderHeard" not in s.pass_at(1.4)  # overdue, not lapsed: probed, not reported
+    assert "holderHeard" not in s.pass_at(OVERDUE)  # overdue, not lapsed: probed only
     assert s.wire.probes == 1
-    assert "holderHeard" not in s.pass_at(3.1)  # lapsed; silent since 1.4, proven at 3.4
-    view = s.pass_at(3.45)
+    assert "holderHeard" not in s.pass_at(3.05)  # lapsed; silent since OVERDUE
+    view = s.pass_at(OVERDUE + 2.05)
     assert view["holderHeard"] is False
+
+
+def test_a_holder_heard_on_the_monitoring_path_is_not_probed_for_a_late_renewal() -> None:
+    """Heartbeats vouch for the holder however late the API delivers its renewals (at 50
+    nodes the lab's API ran 0.3 s late during creation, and every standby probing every
+    holder then starved it further); its Lease's lapse is still probed."""
+    s = standby()
+    s.agent.holders._heartbeat = lambda node: True
+    s.pass_at(OVERDUE)
+    s.pass_at(2.9)
+    assert s.wire.probes == 0
+    s.pass_at(3.05)  # lapsed: probed, whatever the heartbeats say
+    assert s.wire.probes == 1
+
+
+def test_missed_heartbeats_start_the_probe_before_any_renewal_is_late() -> None:
+    s = standby()
+    s.agent.holders._heartbeat = lambda node: False
+    assert "holderHeard" not in s.pass_at(0.4)  # renewal on time, heartbeats missed
+    assert s.wire.probes == 1
+    assert "holderHeard" not in s.pass_at(2.3)  # silent since 0.4: proven at 2.4 ...
+    assert s.pass_at(3.05)["holderHeard"] is False  # ... reported once the Lease lapsed
+
+
+def test_a_node_the_monitoring_path_does_not_cover_falls_back_on_the_lease() -> None:
+    s = standby()
+    s.agent.holders._heartbeat = lambda node: None
+    s.pass_at(1.0 + OVERDUE_S - 0.1)
+    assert s.wire.probes == 0
+    s.pass_at(OVERDUE)
+    assert s.wire.probes == 1
 
 
 def test_an_answer_in_between_starts_the_silence_over_and_is_reported_at_once() -> None:
     s = standby()
-    s.pass_at(1.4)
+    s.pass_at(OVERDUE)
     s.wire.answered_by = "02:00:00:00:00:02"
     assert s.pass_at(3.1)["holderHeard"] is True  # an answer after the expiry: at once
     s.wire.answered_by = None
@@ -171,12 +206,12 @@ def test_a_handed_over_holder_is_silent_only_after_the_handover() -> None:
 def test_silence_heard_before_a_renewal_is_forgotten() -> None:
     """The holder's agent renewed in between: it lived, and may have added again."""
     s = standby()
-    s.pass_at(1.4)  # overdue: silent
+    s.pass_at(OVERDUE)  # overdue: silent
     renewed = s.agent.leases._objects["node2"]
-    renewed["spec"]["renewTime"] = kubetime.format_micro_time(at(1.5))
-    s.pass_at(1.6)  # on time again: forgotten, nothing probed
+    renewed["spec"]["renewTime"] = kubetime.format_micro_time(at(OVERDUE + 0.1))
+    s.pass_at(OVERDUE + 0.2)  # on time again: forgotten, nothing probed
     assert s.wire.probes == 1
-    renewed["spec"]["renewTime"] = kubetime.format_micro_time(at(1.5))
-    assert "holderHeard" not in s.pass_at(4.6)  # lapsed at 4.5: silent since 4.6 only
-    assert "holderHeard" not in s.pass_at(6.5)
-    assert s.pass_at(6.7)["holderHeard"] is False
+    lapse = OVERDUE + 0.1 + 3
+    assert "holderHeard" not in s.pass_at(lapse + 0.1)  # silent since then only
+    assert "holderHeard" not in s.pass_at(lapse + 2.0)
+    assert s.pass_at(lapse + 2.2)["holderHeard"] is False

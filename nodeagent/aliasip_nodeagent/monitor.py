@@ -1,0 +1,316 @@
+"""The monitoring path: heartbeats to and from the peers over the service LAN (issue 11).
+
+One room of the agent (``daemon.Agent`` wires it). Every ``interval_s`` (0.1 s as
+shipped) it sends each peer (``peers.plan_peers``) one signed heartbeat (``heartbeat``)
+per datagram's worth of what it holds for that peer, from UDP port ``port`` (7947 as
+shipped) to the same port on the peer. It receives on that port, IPv4 and IPv6, checks
+every datagram (forged, unknown key, stale, replayed: rejected, counted, logged once per
+kind and source, then summarised) and keeps, per node, when it was last heard.
+
+What it tells the agent:
+
+- ``heard(node)``: True while ``node`` was heard within ``misses`` intervals, False once
+  it missed them, None if never heard since this agent started (the monitoring path
+  does not cover it: an agent without keys, an older version; the standby then falls
+  back on the Lease);
+- ``on_silent(node)`` / ``on_heard(node)``: a watched node went silent or was heard
+  again (each logged once per change, not once per AliasIP);
+- ``on_beat(beat)``: every accepted heartbeat (a holder that hears a peer hold one of its
+  aliases at a higher epoch releases it at once: docs/design.md, R10).
+
+Missing heartbeats are never evidence alone: they only start the standby's wire probe
+(``standby``), whose silence must outlast the dead-man window (R9) before a failover. So a
+lost, delayed or spoofed heartbeat can cost a probe, never an alias.
+
+State, all on the event loop: the sockets, the receiver's replay table, ``_last_heard``
+and the silent set. ``set_peers`` and ``set_watched`` replace whole values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from aliasip_nodeagent.heartbeat import (
+    DEFAULT_INTERVAL_S,
+    DEFAULT_MISSES,
+    Heartbeat,
+    KeyRing,
+    Receiver,
+    Verdict,
+    new_boot,
+    split,
+)
+from aliasip_nodeagent.keyring import KeyFiles
+from aliasip_nodeagent.logfmt import kv
+from aliasip_nodeagent.peers import Peer
+
+log = logging.getLogger("aliasip.agent.monitor")
+# The key directory is looked at this often (a stat of a few files).
+KEYS_EVERY_S = 1.0
+# Rejections after the first of a kind and source are summed and logged this often.
+REJECTIONS_EVERY_S = 10.0
+MAX_READ = 2048
+
+
+@dataclass
+class Traffic:
+    """What the monitoring path sent and received, for the benchmarks and the logs."""
+
+    sent: int = 0
+    sent_bytes: int = 0
+    received_bytes: int = 0
+    send_errors: int = 0
+    verdicts: Counter[str] = field(default_factory=Counter)
+
+
+class Monitor:
+    """Heartbeats for one agent; ``open`` binds, ``run`` sends and checks until cancelled."""
+
+    def __init__(
+        self,
+        node: str,
+        keys: KeyFiles | Callable[[], KeyRing | None],
+        *,
+        port: int,
+        interval_s: float = DEFAULT_INTERVAL_S,
+        misses: int = DEFAULT_MISSES,
+        on_beat: Callable[[Heartbeat], None] = lambda _beat: None,
+        on_silent: Callable[[str], None] = lambda _node: None,
+        on_heard: Callable[[str], None] = lambda _node: None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        if interval_s <= 0 or misses < 1:
+            raise ValueError("heartbeats need an interval above 0 and at least 1 miss")
+        self.node = node
+        self._keys = keys
+        self.port = port
+        self.interval_s = interval_s
+        self.misses = misses
+        self._on_beat = on_beat
+        self._on_silent = on_silent
+        self._on_heard = on_heard
+        self._clock = clock
+        self._wall = wall
+        self.boot = new_boot()
+        self._seq = 0
+        self.ring: KeyRing | None = None
+        self._receiver: Receiver | None = None
+        self._sockets: list[socket.socket] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.peers: Mapping[str, Peer] = {}
+        self.watched: frozenset[str] = frozenset()
+        self._last_heard: dict[str, float] = {}
+        self._silent: set[str] = set()
+        self.traffic = Traffic()
+        self._rejections_told: set[tuple[str, str]] = set()
+        self._rejections_since: Counter[str] = Counter()
+        self._rejections_logged_at = 0.0
+        self._keys_read_at: float | None = None
+
+    # -- sockets -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Bind the heartbeat port (IPv4, and IPv6 where the host has it), in the current
+        network namespace. OSError if the IPv4 port cannot be bound."""
+        v4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            v4.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            v4.bind(("0.0.0.0", self.port))
+        except OSError:
+            v4.close()
+            raise
+        v4.setblocking(False)
+        self._sockets = [v4]
+        try:
+            v6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        except OSError:
+            return  # no IPv6 on this host
+        try:
+            v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            v6.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            v6.bind(("::", self.port))
+        except OSError as exc:
+            v6.close()
+            log.info(kv("heartbeat-ipv6-off", node=self.node, error=exc.strerror))
+            return
+        v6.setblocking(False)
+        self._sockets.append(v6)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        for sock in self._sockets:
+            loop.add_reader(sock.fileno(), self._readable, sock)
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            if self._loop is not None:
+                with contextlib.suppress(Exception):
+                    self._loop.remove_reader(sock.fileno())
+            sock.close()
+        self._sockets = []
+
+    # -- what the agent asks -------------------------------------------------------------
+
+    def set_peers(self, peers: Mapping[str, Peer]) -> None:
+        self.peers = dict(peers)
+
+    def set_watched(self, nodes: frozenset[str]) -> None:
+        """The nodes whose silence the agent needs to hear of (the holders it watches)."""
+        self.watched = nodes
+        self._silent &= set(nodes)
+
+    def heard(self, node: str) -> bool | None:
+        """True: heard within ``misses`` intervals; False: missed them; None: never heard
+        since this agent started (the monitoring path does not cover ``node``)."""
+        last = self._last_heard.get(node)
+        if last is None:
+            return None
+        return self._clock() - last <= self.misses * self.interval_s
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Send, check silences, refresh the keys; until cancelled."""
+        while True:
+            started = self._clock()
+            self.tick()
+            await asyncio.sleep(max(0.0, started + self.interval_s - self._clock()))
+
+    def tick(self) -> None:
+        """One interval: keys looked at (each ``KEYS_EVERY_S``), heartbeats sent, the
+        watched nodes' silences checked, rejections summarised."""
+        now = self._clock()
+        if self._keys_read_at is None or now - self._keys_read_at >= KEYS_EVERY_S:
+            self._keys_read_at = now
+            self._set_ring(
+                self._keys.refresh() if isinstance(self._keys, KeyFiles) else self._keys()
+            )
+        self.send_all()
+        self.check_silences()
+        self._summarise_rejections(now)
+
+    def _set_ring(self, ring: KeyRing | None) -> None:
+        if ring is None or ring == self.ring:
+            return
+        self.ring = ring
+        if self._receiver is None:
+            self._receiver = Receiver(ring)
+        else:
+            self._receiver.ring = ring  # the replay table stays: a rotation is no restart
+
+    def send_all(self) -> None:
+        if self.ring is None or not self._sockets:
+            return
+        sent_at = self._wall()
+        for peer in self.peers.values():
+            if not peer.targets:
+                continue
+            datagrams = split(
+                self.node, self.boot, self._seq + 1, sent_at, peer.held, (), self.ring
+            )
+            self._seq += len(datagrams)
+            # One target per peer (IPv4 first): a second copy would read as a replay.
+            target = peer.targets[0]
+            sock = self._socket_for(target.version)
+            if sock is None:
+                continue
+            for data in datagrams:
+                try:
+                    sock.sendto(data, (str(target), self.port))
+                except OSError:
+                    self.traffic.send_errors += 1  # no route, link down: heard as silence
+                    continue
+                self.traffic.sent += 1
+                self.traffic.sent_bytes += len(data)
+
+    def _socket_for(self, version: int) -> socket.socket | None:
+        family = socket.AF_INET if version == 4 else socket.AF_INET6
+        return next((s for s in self._sockets if s.family == family), None)
+
+    def check_silences(self) -> None:
+        for node in sorted(self.watched):
+            heard = self.heard(node)
+            if heard is False and node not in self._silent:
+                self._silent.add(node)
+                last = self._last_heard[node]
+                log.info(
+                    kv(
+                        "peer-silent",
+                        node=self.node,
+                        peer=node,
+                        silent_s=round(self._clock() - last, 3),
+                        note="heartbeats missed: probing its aliases on the wire",
+                    )
+                )
+                self._on_silent(node)
+
+    # -- receiving -----------------------------------------------------------------------
+
+    def _readable(self, sock: socket.socket) -> None:
+        for _ in range(64):
+            try:
+                data, source = sock.recvfrom(MAX_READ)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            self.received(data, str(source[0]))
+
+    def received(self, data: bytes, source: str) -> None:
+        """One datagram from ``source``: checked, counted, acted on if accepted."""
+        self.traffic.received_bytes += len(data)
+        if self._receiver is None:
+            self.traffic.verdicts["no-keys"] += 1
+            return
+        verdict, beat = self._receiver.receive(data, self._wall())
+        self.traffic.verdicts[verdict.value] += 1
+        if verdict is not Verdict.ACCEPTED or beat is None:
+            self._rejected(verdict, source)
+            return
+        if beat.node == self.node:
+            return  # our own, looped back
+        self._last_heard[beat.node] = self._clock()
+        if beat.node in self._silent:
+            self._silent.discard(beat.node)
+            log.info(kv("peer-heard", node=self.node, peer=beat.node))
+            self._on_heard(beat.node)
+        self._on_beat(beat)
+
+    def _rejected(self, verdict: Verdict, source: str) -> None:
+        told = (verdict.value, source)
+        if told not in self._rejections_told:
+            self._rejections_told.add(told)
+            log.warning(
+                kv(
+                    "heartbeat-rejected",
+                    node=self.node,
+                    verdict=verdict.value,
+                    source=source,
+                    note="further ones from this source are counted and summarised",
+                )
+            )
+            return
+        self._rejections_since[verdict.value] += 1
+
+    def _summarise_rejections(self, now: float) -> None:
+        if now - self._rejections_logged_at < REJECTIONS_EVERY_S:
+            return
+        self._rejections_logged_at = now
+        if self._rejections_since:
+            log.warning(
+                kv(
+                    "heartbeats-rejected",
+                    node=self.node,
+                    **{k.replace("-", "_"): v for k, v in sorted(self._rejections_since.items())},
+                    window_s=REJECTIONS_EVERY_S,
+                )
+            )
+            self._rejections_since.clear()

@@ -1,0 +1,140 @@
+"""The monitoring path's decisions, in-process: who a node's peers are and what each is
+told (``peers``, pure), and what the agent does with a peer's heartbeat (R10: a peer
+holding one of our aliases at a higher epoch makes us release it at once, and no pass
+adds it back on the older view). The sockets are tested in tests/netns/test_monitor.py,
+the processes in tests/agent/test_process.py."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+from aliasip_nodeagent.daemon import Agent, Settings
+from aliasip_nodeagent.heartbeat import Heartbeat
+from aliasip_nodeagent.hoststate import HostState
+from aliasip_nodeagent.peers import (
+    candidates,
+    format_addresses,
+    parse_addresses,
+    plan_peers,
+    service_addresses,
+)
+from aliasip_nodeagent.reconcile import observe
+from tests.agent.test_inprocess import UID, FakeApi, FakeKernel, FakeWire, Rig, aliasip, rig
+from tests.unit.hosts import iface, stationary
+
+
+def obj(name: str, uid: str, nodes: list[str], active: str | None, address: str) -> dict[str, Any]:
+    body = aliasip(active, 3, 10, address=address)
+    body["metadata"].update(name=name, uid=uid)
+    body["spec"]["nodes"] = nodes
+    return body
+
+
+HOST = HostState(
+    interfaces=(
+        iface("eth1", stationary("198.18.0.11/24"), stationary("2001:2::b/64")),
+        iface("mgmt0", stationary("198.19.0.11/24")),
+    )
+)
+
+
+def test_peers_are_the_nodes_sharing_an_aliasip_told_only_what_they_share() -> None:
+    web = observe(obj("web", "u-web", ["node1", "node2"], "node1", "198.18.0.50/24"))
+    db = observe(obj("db", "u-db", ["node3", "node1"], "node1", "2001:2::50/64"))
+    other = observe(obj("other", "u-o", ["node4", "node5"], "node4", "198.18.0.60/24"))
+    mine = service_addresses([web, db], HOST)
+    assert format_addresses(mine) == "198.18.0.11/24,2001:2::b/64"  # not the management one
+    advertised = {
+        "node2": parse_addresses("198.18.0.12/24,198.19.0.12/24"),
+        "node3": parse_addresses("2001:2::d/64, junk"),
+    }
+    peers = plan_peers(
+        "node1",
+        [web, db, other],
+        {"u-web": 3, "u-db": 3},
+        mine,
+        lambda node: advertised.get(node, ()),
+    )
+    assert set(peers) == {"node2", "node3"}  # node4 and node5 share nothing with node1
+    assert peers["node2"].targets == (ipaddress.ip_address("198.18.0.12"),)  # service LAN only
+    assert peers["node2"].held == (("u-web", 3),)  # not db: node2 is no candidate of it
+    assert peers["node3"].targets == (ipaddress.ip_address("2001:2::d"),)
+    assert peers["node3"].held == (("u-db", 3),)
+    assert candidates(other) == {"node4", "node5"}
+
+
+def test_a_peer_without_an_address_on_a_shared_subnet_gets_nothing_sent() -> None:
+    web = observe(obj("web", "u-web", ["node1", "node2"], "node1", "198.18.0.50/24"))
+    peers = plan_peers(
+        "node1",
+        [web],
+        {},
+        service_addresses([web], HOST),
+        lambda node: parse_addresses("198.19.0.12/24"),
+    )
+    assert peers["node2"].targets == () and peers["node2"].held == ()
+
+
+def monitored_rig(tmp_path: Path) -> Rig:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "k1").write_bytes(b"k" * 32)
+    kernel, wire = FakeKernel(), FakeWire()
+    body = aliasip("node1", 1, 10)
+    agent = Agent(
+        Settings(node="node1", probe_wait_s=0.0, heartbeat_keys=str(keys)),
+        FakeApi(body),  # type: ignore[arg-type]
+        kernel,
+        wire,
+        rig(None).agent._executor,
+    )
+    assert agent.monitor is not None  # configured; no socket is opened in these tests
+    agent.synced = True
+    r = Rig(agent, kernel, wire, agent.kube)  # type: ignore[arg-type]
+    agent.claims._open = rig(None).agent.claims._open
+    return r
+
+
+def run_with_beats(r: Rig, *beats: Heartbeat) -> None:
+    """One full pass (node1 holds web at epoch 1), then the beats, as the loop runs them."""
+
+    async def go() -> None:
+        outcomes, observed = await r.agent._apply(full=True)
+        r.agent._follow_peers(observed, outcomes)
+        for beat in beats:
+            r.agent._peer_beat(beat)
+        for task in [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
+            await task
+        r.agent.claims.close()
+        await r.agent.announcements.close()
+
+    asyncio.run(go())
+
+
+def test_a_peer_holding_our_alias_at_a_higher_epoch_makes_us_release_it_at_once(
+    tmp_path: Path,
+) -> None:
+    r = monitored_rig(tmp_path)
+    r.agent.objects["web"] = r.api.current = aliasip("node1", 1, 10)
+    run_with_beats(r)
+    assert len(r.kernel.owned) == 1 and r.agent._holding == {UID: 1}
+    run_with_beats(r, Heartbeat("node2", 7, 1, 0.0, held=((UID, 2),)))
+    assert r.kernel.owned == []
+    assert r.agent.newest[UID] == 2  # fenced: the view naming node1 at epoch 1 is stale now
+    run_with_beats(r)  # the watch has not delivered epoch 2 yet: nothing is added back
+    assert r.kernel.owned == [] and r.kernel.adds == 1
+
+
+def test_a_peer_at_our_epoch_or_an_older_one_changes_nothing(tmp_path: Path) -> None:
+    r = monitored_rig(tmp_path)
+    r.agent.objects["web"] = r.api.current = aliasip("node1", 3, 10)
+    run_with_beats(
+        r,
+        Heartbeat("node2", 7, 1, 0.0, held=((UID, 3),)),
+        Heartbeat("node3", 8, 1, 0.0, held=((UID, 2),)),
+        Heartbeat("node2", 7, 2, 0.0, held=(("another-uid", 9),)),
+    )
+    assert len(r.kernel.owned) == 1 and r.agent.newest[UID] == 3
