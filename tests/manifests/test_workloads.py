@@ -58,6 +58,27 @@ FACTS: list[Fact] = [
     ("agent-dnsPolicy", AGENT, lambda w: pod(w).get("dnsPolicy"), "ClusterFirstWithHostNet"),
     ("agent-no-hostPID", AGENT, lambda w: pod(w).get("hostPID", False), False),
     ("agent-no-hostIPC", AGENT, lambda w: pod(w).get("hostIPC", False), False),
+    # agent: the monitoring path's keys from the Secret, its port declared
+    (
+        "agent-heartbeat-keys",
+        AGENT,
+        lambda w: (
+            container(w)["args"][-2:],
+            [m["mountPath"] for m in container(w)["volumeMounts"] if m["name"] == "heartbeat-keys"],
+            [v["secret"]["secretName"] for v in pod(w)["volumes"] if v["name"] == "heartbeat-keys"],
+        ),
+        (
+            ["--heartbeat-keys", "/etc/aliasip/heartbeat"],
+            ["/etc/aliasip/heartbeat"],
+            ["aliasip-heartbeat"],
+        ),
+    ),
+    (
+        "agent-heartbeat-port",
+        AGENT,
+        lambda w: [(p["containerPort"], p["protocol"]) for p in container(w)["ports"]],
+        [(7947, "UDP")],
+    ),
     (
         "agent-caps-added",
         AGENT,
@@ -91,7 +112,14 @@ FACTS: list[Fact] = [
         "agent-command",
         AGENT,
         lambda w: container(w)["command"] + container(w)["args"],
-        ["aliasip-agent", "run", "--node", "$(NODE_NAME)"],
+        [
+            "aliasip-agent",
+            "run",
+            "--node",
+            "$(NODE_NAME)",
+            "--heartbeat-keys",
+            "/etc/aliasip/heartbeat",
+        ],
     ),
     (
         "agent-tolerates-every-taint",
