@@ -126,6 +126,7 @@ class LabState:
     daemons: dict[str, Daemon] = field(default_factory=dict)
     lan_prefixlen: int = 24  # the service LAN 198.18.0.0/lan_prefixlen
     resync_s: float = AGENT_RESYNC_S  # the agents' --resync-interval
+    heartbeat_ms: float | None = None  # the agents' --heartbeat-interval-ms (None: theirs)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -136,6 +137,7 @@ class LabState:
             "daemons": {k: d.to_json() for k, d in self.daemons.items()},
             "lanPrefixlen": self.lan_prefixlen,
             "resyncSeconds": self.resync_s,
+            "heartbeatMs": self.heartbeat_ms,
         }
 
     @classmethod
@@ -144,7 +146,17 @@ class LabState:
         prefixlen = int(data.get("lanPrefixlen", 24))
         nodes, port = int(data["nodes"]), int(data["api_port"])
         resync = float(data.get("resyncSeconds", AGENT_RESYNC_S))
-        return cls(data["tag"], nodes, port, data["created"], daemons, prefixlen, resync)
+        heartbeat = data.get("heartbeatMs")
+        return cls(
+            data["tag"],
+            nodes,
+            port,
+            data["created"],
+            daemons,
+            prefixlen,
+            resync,
+            None if heartbeat is None else float(heartbeat),
+        )
 
 
 class LabApi:
@@ -227,12 +239,14 @@ class Lab:
         progress: Callable[[str], None] = lambda _: None,
         lan_prefixlen: int = 24,
         resync_s: float = AGENT_RESYNC_S,
+        heartbeat_ms: float | None = None,
     ) -> Lab:
         """Build the lab and wait until every agent holds its Lease and an operator leads.
 
         ``lan_prefixlen``: the service LAN is 198.18.0.0/lan_prefixlen (15 to 24), wider
         than the default /24 to leave room for many aliases. ``resync_s``: the agents'
-        full-pass interval (``AGENT_RESYNC_S``)."""
+        full-pass interval (``AGENT_RESYNC_S``). ``heartbeat_ms``: the agents' heartbeat
+        interval (a lab-only profile; None: the agent's default, as shipped)."""
         if not 1 <= nodes <= MAX_NODES:
             raise LabError(f"--nodes must be 1 to {MAX_NODES}, got {nodes}", code=2)
         state_dir = state_dir.resolve()
@@ -251,7 +265,9 @@ class Lab:
         write_heartbeat_keys(state_dir / HEARTBEAT_KEYS_DIR)
         if not 15 <= lan_prefixlen <= 24:
             raise LabError(f"the LAN prefix must be 15 to 24, got {lan_prefixlen}", code=2)
-        state = LabState(tag, nodes, api_port, now_micro(), {}, lan_prefixlen, resync_s)
+        state = LabState(
+            tag, nodes, api_port, now_micro(), {}, lan_prefixlen, resync_s, heartbeat_ms
+        )
         lab = cls(state_dir, state)
         lab.save()  # first: a crash from here on is cleaned up by `down`
         try:
@@ -344,6 +360,8 @@ class Lab:
             "--kubeconfig", str(self.kubeconfig), "--resync-interval", str(self.state.resync_s),
             "--heartbeat-keys", str(self.state_dir / HEARTBEAT_KEYS_DIR),
         ]  # fmt: skip
+        if self.state.heartbeat_ms is not None:
+            argv += ["--heartbeat-interval-ms", str(self.state.heartbeat_ms)]
         role = f"agent {node}"
         return Daemon(role, self.node(node).netns, argv, self.log_path(role))
 

@@ -521,7 +521,7 @@ class Agent:
                 async with self._dataplane:
                     outcomes, observed = await self._apply(full)
                 if full:
-                    outcomes = await self.holders.watch(observed, outcomes)
+                    outcomes = await self.holders.watch(observed, outcomes, self._kernel)
                 self._follow_peers(observed, outcomes)
                 await self._report(observed, outcomes)
             except Exception as exc:  # one bad pass must not end the agent

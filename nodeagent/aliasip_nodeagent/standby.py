@@ -32,6 +32,7 @@ from typing import Any
 from aliasip_api.lease import AgentLease
 from aliasip_nodeagent import errors
 from aliasip_nodeagent.dataplane import Announce, Netlink
+from aliasip_nodeagent.hoststate import HostState
 from aliasip_nodeagent.logfmt import kv
 from aliasip_nodeagent.placement import AliasRequest, decide_placement
 from aliasip_nodeagent.reconcile import Observed, requests_for
@@ -84,16 +85,27 @@ class HolderWatch:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._node_wakes: dict[str, tuple[datetime, asyncio.TimerHandle]] = {}
         self._chain: tuple[datetime, asyncio.TimerHandle] | None = None
+        # The pass's kernel snapshot and the (holder, subnet) pairs heard in it.
+        self._host: HostState | None = None
+        self._answered: set[tuple[str, str]] = set()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
     async def watch(
-        self, observed: list[Observed], outcomes: dict[str, Outcome]
+        self,
+        observed: list[Observed],
+        outcomes: dict[str, Outcome],
+        host: HostState | None = None,
     ) -> dict[str, Outcome]:
         """One full pass's watch: probe where due, return ``outcomes`` with what to report
-        (one Lease read per watched node per pass)."""
+        (one Lease read per watched node per pass). ``host``: the pass's kernel snapshot
+        (None: each probe reads the kernel). A holder heard answering on a subnet in this
+        pass is not probed again on that subnet for its other AliasIPs: one probe per node
+        and subnet, not per AliasIP (silence is still proven per AliasIP)."""
         leases: dict[str, tuple[bool, AgentLease | None]] = {}
+        self._host = host
+        self._answered = set()
         keys = {(obs.name, h) for obs in observed if (h := watched_holder(self.node, obs))}
         self.watched = frozenset(holder for _, holder in keys)
         self.silences.keep_only(keys)
@@ -130,7 +142,7 @@ class HolderWatch:
                 self.lease_changed(holder, lease)  # wake when it is due, unless renewed
                 return None
         async with self._dataplane:
-            heard = await self._io(self.probe_all, requests_for(obs.spec))
+            heard = await self._io(self.probe_all, requests_for(obs.spec), holder)
         observed_at = self.now()
         handover = lease.handover_until if lease is not None else None
         if heard is None:
@@ -213,7 +225,7 @@ class HolderWatch:
         self._chain = None
         self._wake()
 
-    def probe_all(self, requests: tuple[AliasRequest, ...]) -> bool | None:
+    def probe_all(self, requests: tuple[AliasRequest, ...], holder: str = "") -> bool | None:
         """On the data-path thread: whether anyone answers for any of the addresses.
 
         None when this node cannot probe one of them (no covering interface, link down,
@@ -221,15 +233,21 @@ class HolderWatch:
         """
         for request in requests:
             try:
-                snapshot = self.netlink.snapshot(request.ip.version, request.interface)
+                snapshot = self._host or self.netlink.snapshot(
+                    request.ip.version, request.interface
+                )
                 placement = decide_placement(request, snapshot)
             except errors.AliasError:
                 return None
             if placement.already_held:
                 return None
+            subnet = (holder, str(placement.address.network))
+            if holder and subnet in self._answered:
+                return True  # heard on this subnet in this pass: alive there
             result = self.announcer.probe(
                 placement.interface, placement.mac, placement.address.ip, self.probe_wait_s
             )
             if result.conflict_mac:
+                self._answered.add(subnet)
                 return True
         return False
