@@ -26,7 +26,6 @@ new key while a rotation runs; senders sign with the newest.
 from __future__ import annotations
 
 import enum
-import hashlib
 import hmac
 import json
 import secrets
@@ -99,7 +98,8 @@ class KeyRing:
 
 
 def _mac(key: bytes, key_id: bytes, payload: bytes) -> bytes:
-    return hmac.new(key, key_id + payload, hashlib.sha256).digest()
+    # hmac.digest: the one-shot C path (an agent signs and checks hundreds a second).
+    return hmac.digest(key, key_id + payload, "sha256")
 
 
 def encode(beat: Heartbeat, ring: KeyRing) -> bytes:
@@ -111,6 +111,30 @@ def encode(beat: Heartbeat, ring: KeyRing) -> bytes:
     if len(data) > MAX_DATAGRAM:
         raise ValueError(f"a heartbeat of {len(data)} bytes does not fit one datagram")
     return data
+
+
+def encode_one(
+    node_json: str, boot: int, seq: int, sent_at: float, held_json: str, ring: KeyRing
+) -> bytes | None:
+    """The common case of ``split`` (all of a peer's entries in one datagram), built from
+    JSON fragments the sender keeps per peer: an agent sends one to each peer ten times a
+    second, and building the dict, the dataclass and the JSON anew cost most of it.
+    The bytes equal ``encode`` of the same heartbeat; None if they would not fit."""
+    payload = (
+        f'{{"boot":{boot},"held":{held_json},"node":{node_json},"released":[],'
+        f'"sent_at":{sent_at!r},"seq":{seq}}}'
+    ).encode()
+    key_id = ring.signing.encode()
+    data = b"".join(
+        (
+            MAGIC,
+            bytes([len(key_id)]),
+            key_id,
+            _mac(ring.keys[ring.signing], key_id, payload),
+            payload,
+        )
+    )
+    return data if len(data) <= MAX_DATAGRAM else None
 
 
 def split(

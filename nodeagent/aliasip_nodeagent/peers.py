@@ -1,7 +1,10 @@
 """Who this agent exchanges heartbeats with, at which address, telling what (pure).
 
-The monitoring path runs per node pair, between the nodes that share AliasIPs: a node's
-peers are the other candidates of the AliasIPs that concern it. Heartbeats travel over
+The monitoring path runs per node pair, between the nodes that share AliasIPs, and only
+in the direction someone listens: a node sends to the other candidates of the AliasIPs it
+holds (or is named for): their standbys watch it, and an old holder among them must hear
+that it holds at a newer epoch (R10). A node that holds nothing sends nothing; a standby
+hears its holders. Heartbeats travel over
 the *service* LAN, the one the aliases live on (a heartbeat heard over another network
 says nothing about the path clients use): each agent advertises, in its Lease's
 ``aliasip.io/monitor`` annotation, the stationary addresses that cover its candidate
@@ -86,15 +89,16 @@ def plan_peers(
     mine: tuple[IPInterface, ...],
     advertised: Callable[[str], tuple[IPInterface, ...]],
 ) -> dict[str, Peer]:
-    """Every peer of ``node``: the targets among its advertised addresses that share a
-    subnet with ``mine``, and the ``holding`` entries (uid -> epoch) it is a candidate of."""
+    """Every peer ``node`` sends to: the other candidates of what it holds (``holding``:
+    uid -> epoch) or is named for; the targets among each one's advertised addresses that
+    share a subnet with ``mine``, and the ``holding`` entries it is a candidate of."""
     shared: dict[str, set[str]] = {}
     for obs in observed:
         if obs.spec is None:
             continue
-        nodes = candidates(obs)
-        if node not in nodes:
+        if obs.key not in holding and obs.status.active_node != node:
             continue
+        nodes = candidates(obs)
         for other in nodes - {node}:
             shared.setdefault(other, set()).add(obs.key)
     peers: dict[str, Peer] = {}

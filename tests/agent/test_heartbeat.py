@@ -13,6 +13,7 @@ from aliasip_nodeagent.heartbeat import (
     Verdict,
     decode,
     encode,
+    encode_one,
     split,
 )
 
@@ -89,3 +90,12 @@ def test_many_aliases_split_into_datagrams_that_each_fit() -> None:
     assert [b.seq for b in beats] == list(range(10, 10 + len(datagrams)))
     assert [h for b in beats for h in b.held] == held
     assert [r for b in beats for r in b.released] == [("uid-gone", 3)]
+
+
+def test_the_fast_encoding_is_the_same_datagram() -> None:
+    """What the monitoring room sends each peer ten times a second, built from its cached
+    JSON fragments, is byte for byte what ``split`` builds."""
+    held = (("uid-web", 4), ("uid-db", 11))
+    fast = encode_one('"node1"', 7, 3, NOW + 0.125, '[["uid-web",4],["uid-db",11]]', RING)
+    assert fast == split("node1", 7, 3, NOW + 0.125, held, (), RING)[0]
+    assert encode_one('"node1"', 7, 3, NOW, '["' + "x" * 2000 + '"]', RING) is None

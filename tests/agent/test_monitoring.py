@@ -45,6 +45,7 @@ def test_peers_are_the_nodes_sharing_an_aliasip_told_only_what_they_share() -> N
     web = observe(obj("web", "u-web", ["node1", "node2"], "node1", "198.18.0.50/24"))
     db = observe(obj("db", "u-db", ["node3", "node1"], "node1", "2001:2::50/64"))
     other = observe(obj("other", "u-o", ["node4", "node5"], "node4", "198.18.0.60/24"))
+    watched = observe(obj("watched", "u-w", ["node6", "node1"], "node6", "198.18.0.61/24"))
     mine = service_addresses([web, db], HOST)
     assert format_addresses(mine) == "198.18.0.11/24,2001:2::b/64"  # not the management one
     advertised = {
@@ -53,12 +54,14 @@ def test_peers_are_the_nodes_sharing_an_aliasip_told_only_what_they_share() -> N
     }
     peers = plan_peers(
         "node1",
-        [web, db, other],
+        [web, db, other, watched],
         {"u-web": 3, "u-db": 3},
         mine,
         lambda node: advertised.get(node, ()),
     )
-    assert set(peers) == {"node2", "node3"}  # node4 and node5 share nothing with node1
+    # node4 and node5 share nothing with node1; node6 holds what node1 stands by: node6
+    # sends to node1, not the other way round
+    assert set(peers) == {"node2", "node3"}
     assert peers["node2"].targets == (ipaddress.ip_address("198.18.0.12"),)  # service LAN only
     assert peers["node2"].held == (("u-web", 3),)  # not db: node2 is no candidate of it
     assert peers["node3"].targets == (ipaddress.ip_address("2001:2::d"),)
