@@ -42,6 +42,7 @@ from aliasip_api.rest import ALIASIPS, ApiError, ApiUnavailable
 from aliasip_lab import chaosplan, invariants
 from aliasip_lab.chaosplan import HOLDER, OTHER, Episode, Resources, Step
 from aliasip_lab.cluster import Lab, LabApi, LabError
+from aliasip_lab.heartbeatfaults import block_heartbeats, rotate_keys, spoof_heartbeats
 from aliasip_lab.interrupt import sigterm_as_interrupt
 from aliasip_lab.invariants import CONVERGE_S, Command, Sample, Violation
 from aliasip_lab.kerneltruth import KernelTruth, bare
@@ -205,6 +206,10 @@ class Run:
             "kill-operator": lambda: lab.kill_operator(bool(args.get("leader"))),
             "start-operator": lab.start_operator,
             "restart-api": lab.restart_api,
+            "block-heartbeats": lambda: block_heartbeats(lab, str(node), blocked=True),
+            "unblock-heartbeats": lambda: block_heartbeats(lab, str(node), blocked=False),
+            "spoof-heartbeats": lambda: spoof_heartbeats(lab),
+            "rotate-keys": lambda: rotate_keys(lab, int(args["step"])),
         }
         if fault in simple:
             return simple[fault]()

@@ -44,6 +44,10 @@ KINDS: dict[str, float] = {
     "kill-operator": 0.5,
     "freeze-api": 0.5,
     "restart-api": 0.5,
+    # the monitoring path (issue 11): heartbeats lost, forged, keys rotated in traffic
+    "heartbeat-loss": 0.8,
+    "spoof-heartbeats": 0.5,
+    "rotate-keys": 0.4,
     # admin actions (nothing to heal)
     "switchover": 1.5,
     "spec-order": 0.6,
@@ -96,6 +100,7 @@ HEALS_OF = {
     "kill-operator": "start-operator",
     "freeze": "thaw",
     "delete": "create",
+    "block-heartbeats": "unblock-heartbeats",
 }
 """Each fault and the command that heals it: every episode issues both."""
 
@@ -156,6 +161,10 @@ def steps(episode: Episode) -> list[Step]:
         "freeze-api": [Step(0, "freeze", {"target": "api"}),
                        Step(min(h, 5.0), "thaw", {"target": "api"})],
         "restart-api": [Step(0, "restart-api", {})],
+        "heartbeat-loss": [Step(0, "block-heartbeats", n), Step(h, "unblock-heartbeats", n)],
+        "spoof-heartbeats": [Step(0, "spoof-heartbeats", {})],
+        "rotate-keys": [Step(0, "rotate-keys", {"step": 1}), Step(1.5, "rotate-keys", {"step": 2}),
+                        Step(3.0, "rotate-keys", {"step": 3})],
         "switchover": [switch],
         "spec-order": [Step(0, "spec", {"name": a, "nodes": e.extra["order"]})],
         "spec-failback": [Step(0, "spec", {"name": a, "failback": e.extra["failback"]})],
@@ -216,6 +225,10 @@ def resources(episode_steps: Iterable[Step], node: str) -> set[str]:
             held.add("api")
         elif step.fault in ("delete", "create"):
             held.add(f"aliasip.{step.args['name']}")
+        elif step.fault in ("block-heartbeats", "unblock-heartbeats"):
+            held.add(f"{at}.heartbeats")
+        elif step.fault == "rotate-keys":
+            held.add("keys")
     return held
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from aliasip_api.rest import ApiError, ApiUnavailable
 from aliasip_lab.cluster import Lab, LabError, default_state_dir
+from aliasip_lab.heartbeatfaults import block_heartbeats, rotate_keys, spoof_heartbeats
 
 COMMANDS = {
     "up": "build the lab: N node namespaces with agents, API server, two operators",
@@ -39,6 +40,10 @@ COMMANDS = {
     "switchover": "NAME --to NODE: planned move by the switchover annotation",
     "freeze": "agent NODE | operator [--leader] | api: SIGSTOP it (a stalled process)",
     "thaw": "agent NODE | operator | api: SIGCONT what freeze stopped",
+    "block-heartbeats": "drop NODE's heartbeats both ways (UDP 7947; ARP and aliases flow)",
+    "unblock-heartbeats": "let NODE's heartbeats flow again",
+    "spoof-heartbeats": "send every node forged heartbeats claiming every AliasIP",
+    "rotate-keys": "STEP 1|2|3 of a heartbeat key rotation: add a key, sign with it, drop the old",
 }
 
 
@@ -61,7 +66,8 @@ def _parser(command: str) -> argparse.ArgumentParser:
     if command == "status":
         parser.add_argument("--json", action="store_true")
     if command in ("kill-agent", "start-agent", "stop-node", "start-node", "link-down",
-                   "link-up", "partition", "heal", "cordon", "uncordon"):  # fmt: skip
+                   "link-up", "partition", "heal", "cordon", "uncordon",
+                   "block-heartbeats", "unblock-heartbeats"):  # fmt: skip
         parser.add_argument("node", metavar="NODE")
     if command == "kill-operator":
         parser.add_argument("--leader", action="store_true", help="only the elected leader")
@@ -70,6 +76,8 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("node", metavar="NODE", nargs="?", help="for agent: the node")
     if command == "freeze":
         parser.add_argument("--leader", action="store_true", help="operator: only the leader")
+    if command == "rotate-keys":
+        parser.add_argument("step", type=int, choices=(1, 2, 3), metavar="STEP")
     if command == "switchover":
         parser.add_argument("name", metavar="NAME")
         parser.add_argument("--to", required=True, metavar="NODE")
@@ -94,6 +102,10 @@ def actions(args: argparse.Namespace) -> dict[str, Callable[[Lab], str]]:
         "switchover": lambda lab: lab.switchover(args.name, args.to),
         "freeze": lambda lab: lab.freeze(args.target, args.node, leader_only=args.leader),
         "thaw": lambda lab: lab.thaw(args.target, args.node),
+        "block-heartbeats": lambda lab: block_heartbeats(lab, args.node, blocked=True),
+        "unblock-heartbeats": lambda lab: block_heartbeats(lab, args.node, blocked=False),
+        "spoof-heartbeats": lambda lab: spoof_heartbeats(lab),
+        "rotate-keys": lambda lab: rotate_keys(lab, args.step),
     }
 
 

@@ -3,6 +3,8 @@ stay within the run, heal what they break, and never let two episodes share a re
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -77,3 +79,20 @@ def test_resources_are_taken_whole_or_not_at_all() -> None:
     assert "node2.lan" not in table.owner  # nothing of a refused episode is kept
     table.release(1)
     assert table.take(2, {"node1.lan", "node2.lan"})
+
+
+def test_the_monitoring_path_faults_heal_and_never_overlap() -> None:
+    """Heartbeat loss is healed on its own resource; a key rotation runs its three steps
+    in order, a second apart at least (the agents reload keys every second), and holds the
+    key directory so two rotations never interleave."""
+    episodes = plan(5, 3600, NODES, ALIASIPS)
+    loss = next(e for e in episodes if e.kind == "heartbeat-loss")
+    assert [s.fault for s in steps(loss)] == ["block-heartbeats", "unblock-heartbeats"]
+    on = "node3" if loss.node == HOLDER else loss.node
+    assert resources(steps(loss), "node3") == {f"{on}.heartbeats"}
+    rotation = steps(next(e for e in episodes if e.kind == "rotate-keys"))
+    assert [s.args["step"] for s in rotation] == [1, 2, 3]
+    assert all(b.after - a.after >= 1.5 for a, b in itertools.pairwise(rotation))
+    assert resources(rotation, "node1") == {"keys"}
+    spoof = next(e for e in episodes if e.kind == "spoof-heartbeats")
+    assert [s.fault for s in steps(spoof)] == ["spoof-heartbeats"]
