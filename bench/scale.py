@@ -63,9 +63,11 @@ from typing import Any
 import urllib3
 
 from aliasip_api.rest import ALIASIPS, ApiError, ApiUnavailable, leases_path
+from aliasip_lab.capture import Capture, Frame
 from aliasip_lab.cluster import SYSTEM_NAMESPACE, Lab, LabApi
 from aliasip_lab.lan import Host
 from aliasip_lab.nsenter import netns
+from aliasip_nodeagent.heartbeat import DEFAULT_PORT as HEARTBEAT_PORT
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 COMMAND = ".venv/bin/python -m bench.scale"
@@ -339,12 +341,19 @@ def call_retrying(fn: Callable[[], Any], attempts: int = 5) -> Any:
     raise AssertionError("unreachable")
 
 
+# Whose service link the heartbeat traffic is sampled on (not node1, the hot node).
+HEARTBEAT_SAMPLE_NODE = "node2"
+
+
 def measure_window(lab: Lab, api: LabApi, sampler: Sampler, seconds: float) -> Json:
     """Requests, writes, CPU and RSS of every process over ``seconds`` of doing nothing."""
     pids = sampler.pids() | {"bench (this process)": os.getpid()}
     leader = lab.leader()
     requests = RequestCounter(lab, os.getpid())
     requests.start()
+    sample = lab.node(HEARTBEAT_SAMPLE_NODE)
+    with netns(sample.netns):
+        heartbeats = Capture(sample.ifname).start()
     rv0 = call_retrying(lambda: current_rv(api))
     counts0 = requests.snapshot()
     cpu0 = {role: cpu_ticks(pid) for role, pid in pids.items()}
@@ -357,6 +366,7 @@ def measure_window(lab: Lab, api: LabApi, sampler: Sampler, seconds: float) -> J
     counts1 = requests.snapshot()
     rv1 = call_retrying(lambda: current_rv(api))
     requests.stop()
+    heard = heartbeat_traffic(heartbeats.stop(), elapsed)
     counts = counts1 - counts0
     bench_writes = sum(n for (c, v, _), n in counts.items() if c == "bench" and v in WRITE_VERBS)
     cpu = {}
@@ -375,7 +385,34 @@ def measure_window(lab: Lab, api: LabApi, sampler: Sampler, seconds: float) -> J
         rss={k: v for k, v in rss.items() if v is not None},
         machine_busy=round(100.0 * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]), 1),
         load=loadavg(),
-    )
+    ) | {"heartbeats": heard}
+
+
+def heartbeat_traffic(frames: Sequence[Frame], seconds: float) -> Json:
+    """The monitoring path's traffic on one node's service link (``HEARTBEAT_SAMPLE_NODE``,
+    a node that is not the hot one): UDP datagrams to or from the heartbeat port, both
+    ways, as frames on the wire (Ethernet, IP and UDP headers included)."""
+    sent = received = sent_bytes = received_bytes = 0
+    for f in frames:
+        d = f.data
+        if f.ethertype != 0x0800 or len(d) < 38 or d[23] != 17:
+            continue
+        ihl = (d[14] & 0x0F) * 4
+        sport = int.from_bytes(d[14 + ihl : 16 + ihl], "big")
+        dport = int.from_bytes(d[16 + ihl : 18 + ihl], "big")
+        if HEARTBEAT_PORT not in (sport, dport):
+            continue
+        if f.outgoing:
+            sent, sent_bytes = sent + 1, sent_bytes + len(d)
+        else:
+            received, received_bytes = received + 1, received_bytes + len(d)
+    return {
+        "node": HEARTBEAT_SAMPLE_NODE,
+        "sent_per_s": round(sent / seconds, 1),
+        "received_per_s": round(received / seconds, 1),
+        "kbit_per_s": round((sent_bytes + received_bytes) * 8 / 1000 / seconds, 1),
+        "sent_kbit_per_s": round(sent_bytes * 8 / 1000 / seconds, 1),
+    }
 
 
 def summarise_window(
@@ -1039,8 +1076,15 @@ def window_rows(name: str, w: Json) -> list[str]:
         f"| {lead.get('reads_per_s')} | {stand.get('requests_per_s')} | {w['requests_per_s']} "
         f"| {fmt(cpu.get(leader_role))} | {a['cpu_percent']['median']} / {a['cpu_percent']['max']} "
         f"| {fmt(cpu.get('api'))} | {fmt(cpu.get('bench (this process)'))} "
-        f"| {w['machine_busy_percent']} | {w['load1']} |"
+        f"| {w['machine_busy_percent']} | {w['load1']} "
+        f"| {heartbeat_cell(w.get('heartbeats'))} |"
     ]
+
+
+def heartbeat_cell(h: Json | None) -> str:
+    if not h:
+        return "-"
+    return f"{h['kbit_per_s']} kbit/s ({h['sent_per_s']} out, {h['received_per_s']} in /s)"
 
 
 def render(result: Json) -> str:
@@ -1102,13 +1146,16 @@ def render(result: Json) -> str:
             " (what reaches etcd; no-op writes excluded); *write requests*: create/update/patch/"
             "delete requests seen at the API server (captured on the wire), split into Lease "
             "renewals and AliasIP writes; per node: that node's agent (mean / max over nodes). "
-            "CPU in % of one core (utime+stime over the window).",
+            "CPU in % of one core (utime+stime over the window). *heartbeats*: the monitoring "
+            f"path's UDP traffic on {HEARTBEAT_SAMPLE_NODE}'s service link, both ways, frames "
+            "with all headers (captured in its namespace).",
             "",
             "| window | s | stored writes | write req | Lease writes | AliasIP writes "
             "| agent writes/node mean / max | agent reads/node | leader op writes "
             "| leader op reads | standby op req | all req | leader op CPU % "
-            "| agent CPU % median / max | API CPU % | bench CPU % | machine busy % | load |",
-            "|---|" + "---|" * 17,
+            "| agent CPU % median / max | API CPU % | bench CPU % | machine busy % | load "
+            "| heartbeats |",
+            "|---|" + "---|" * 18,
         ]
         for name, w in windows.items():
             lines += window_rows(name, w)

@@ -115,7 +115,7 @@ def plan(
     kinds, weights = list(KINDS), list(KINDS.values())
     episodes: list[Episode] = []
     at = rng.uniform(0.5, MEAN_GAP_S)
-    while at < duration_s:
+    while round(at, 3) < duration_s:  # an episode's start is kept to the millisecond
         kind = rng.choices(kinds, weights)[0]
         node = HOLDER if rng.random() < 0.6 or "+" in kind or "return" in kind else None
         extra: dict[str, Any] = {

@@ -96,3 +96,9 @@ def test_the_monitoring_path_faults_heal_and_never_overlap() -> None:
     assert resources(rotation, "node1") == {"keys"}
     spoof = next(e for e in episodes if e.kind == "spoof-heartbeats")
     assert [s.fault for s in steps(spoof)] == ["spoof-heartbeats"]
+
+
+def test_an_episode_rounded_to_the_millisecond_still_starts_within_the_run() -> None:
+    """Found by hypothesis: a start drawn just below the end rounded up onto it."""
+    duration = 470.37775367921466
+    assert all(e.at < duration for e in plan(46583113, duration, NODES, ALIASIPS))
