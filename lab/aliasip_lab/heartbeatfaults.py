@@ -1,7 +1,7 @@
 """The lab's faults of the monitoring path: heartbeats lost, forged, and keys rotated.
 
-- ``block_heartbeats(lab, node)``: the node's service link drops every UDP datagram to or
-  from the heartbeat port (a tc ``clsact`` filter in the node's namespace; the rest of
+- ``block_heartbeats(lab, node)``: the node drops every UDP datagram to the heartbeat
+  port, sent or received (a blackhole policy-routing rule in its namespace; the rest of
   its traffic, ARP and the aliases, flows): its peers miss its heartbeats and it misses
   theirs, while its kernel still answers on the wire;
 - ``spoof_heartbeats(lab)``: a host on the LAN (the client's namespace) sends every node
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import secrets
 import socket
-import subprocess
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,26 +32,34 @@ SPOOF_EPOCH = 1_000_000
 
 
 def block_heartbeats(lab: Lab, node: str, blocked: bool) -> str:
+    """Drop every UDP datagram to the heartbeat port in the node's namespace, sent or
+    received: a policy-routing rule that blackholes them (IPv4 and IPv6), ahead of the
+    ``local`` table (moved from preference 0 to 200 so that the rule also sees what
+    arrives for the node's own addresses)."""
     host = lab.node(node)
-    if not blocked:
-        ip("-n", host.netns, "link", "show", host.ifname)  # the node exists
-        _tc(host.netns, "qdisc", "del", "dev", host.ifname, "clsact", check=False)
-        return f"{node}: heartbeats flow again"
-    _tc(host.netns, "qdisc", "replace", "dev", host.ifname, "clsact")
-    for direction, field in (("ingress", "dport"), ("egress", "sport")):
-        _tc(
-            host.netns, "filter", "add", "dev", host.ifname, direction, "protocol", "ip",
-            "u32", "match", "ip", field, str(DEFAULT_PORT), "0xffff", "action", "drop",
-        )  # fmt: skip
-    return f"{node}: heartbeats dropped on {host.ifname} (UDP {DEFAULT_PORT}, both ways)"
+    ns = ["-n", host.netns]
+    rule = ["ipproto", "udp", "dport", str(DEFAULT_PORT), "blackhole", "pref", str(BLOCK_PREF)]
+    for family in ("-4", "-6"):
+        if blocked:
+            _local_rule_after_block(ns, family)
+            ip(*ns, family, "rule", "add", *rule)
+        else:
+            while ip(*ns, family, "rule", "del", *rule, check=False).returncode == 0:
+                pass
+    if blocked:
+        return f"{node}: heartbeats dropped (UDP {DEFAULT_PORT}, sent and received)"
+    return f"{node}: heartbeats flow again"
 
 
-def _tc(namespace: str, *args: str, check: bool = True) -> None:
-    done = subprocess.run(
-        ["tc", "-n", namespace, *args], capture_output=True, text=True, timeout=10
-    )
-    if check and done.returncode != 0:
-        raise RuntimeError(f"tc {' '.join(args)}: {done.stderr.strip()}")
+BLOCK_PREF = 100
+LOCAL_PREF = 200
+
+
+def _local_rule_after_block(ns: list[str], family: str) -> None:
+    shown = ip(*ns, family, "rule", "show", "pref", "0").stdout
+    if "lookup local" in shown:
+        ip(*ns, family, "rule", "add", "pref", str(LOCAL_PREF), "lookup", "local")
+        ip(*ns, family, "rule", "del", "pref", "0")
 
 
 def spoof_heartbeats(lab: Lab) -> str:

@@ -277,6 +277,8 @@ class Monitor:
             return
         if beat.node == self.node:
             return  # our own, looped back
+        if beat.node not in self._last_heard:
+            log.info(kv("peer-heard", node=self.node, peer=beat.node, note="first heartbeat"))
         self._last_heard[beat.node] = self._clock()
         if beat.node in self._silent:
             self._silent.discard(beat.node)

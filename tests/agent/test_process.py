@@ -398,4 +398,4 @@ def test_the_monitoring_path_links_holder_and_standby_and_tells_a_silence_once(
     finally:
         proc.send_signal(signal.SIGCONT)
     assert lab.log("node2").count("event=peer-silent") == 1
-    eventually(lambda: "event=peer-heard" in lab.log("node2"), timeout=5)
+    eventually(lambda: lab.log("node2").count("event=peer-heard") == 2, timeout=5)
