@@ -17,10 +17,11 @@ its state, is touched on the event loop only (the watch threads hand over with
 - **claims** (``claimwatch.ClaimWatch``): foreign claims heard, reported, defended (R6);
 - **announcements** (``announcing.Announcements``): every frame gated by holding (R5);
 - **retries** (``retries.HoldRetries``) with ``refusals``: refused holds back off (R4);
-- **monitor** (``monitor.Monitor``, with ``peers``): heartbeats to and from the nodes that
-  share AliasIPs, over the service LAN: missed heartbeats start the standby's probe
-  (not a late Lease renewal), and a peer heard holding one of our aliases at a higher
-  epoch makes this node release it at once (R10). Off without ``heartbeat_keys``.
+- **monitoring** (``monitoring.MonitoringPath`` around ``monitor.Monitor``, with
+  ``peers``): heartbeats to and from the nodes that share AliasIPs, over the service LAN:
+  missed heartbeats start the standby's probe (not a late Lease renewal), and a peer heard
+  holding one of our aliases at a higher epoch makes this node yield it at once (R10,
+  ``_yield_to``). Off without ``heartbeat_keys``.
 
 The agent itself:
 
@@ -52,7 +53,6 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from aliasip_api.lease import agent_lease_name
@@ -62,17 +62,15 @@ from aliasip_nodeagent.carrier import CarrierWatch
 from aliasip_nodeagent.claimwatch import ClaimWatch
 from aliasip_nodeagent.dataplane import AgentNetlink, Announce, apply_alias
 from aliasip_nodeagent.deadman import DeadMan, expiry_window_s
-from aliasip_nodeagent.heartbeat import DEFAULT_INTERVAL_S, DEFAULT_MISSES, DEFAULT_PORT, Heartbeat
+from aliasip_nodeagent.heartbeat import DEFAULT_INTERVAL_S, DEFAULT_MISSES, DEFAULT_PORT
 from aliasip_nodeagent.hoststate import HeldAlias, HostState
 from aliasip_nodeagent.informer import watch_loop
-from aliasip_nodeagent.keyring import KeyFiles
 from aliasip_nodeagent.kube import ApiError, ApiUnavailable, KubeApi, newer
 from aliasip_nodeagent.leasestore import LeaseStore
 from aliasip_nodeagent.liveness import Liveness
 from aliasip_nodeagent.logfmt import kv
-from aliasip_nodeagent.monitor import Monitor
-from aliasip_nodeagent.peers import format_addresses, parse_addresses, plan_peers, service_addresses
-from aliasip_nodeagent.placement import Placement, decide_placement
+from aliasip_nodeagent.monitoring import MonitoringPath
+from aliasip_nodeagent.placement import AliasRequest, Placement, decide_placement
 from aliasip_nodeagent.reconcile import (
     Hold,
     Observed,
@@ -195,24 +193,18 @@ class Agent:
             read_lease=lambda holder: self.leases.read(holder),
             wake=lambda: self.wake(full=True),
             now=now,
-            heartbeat=self._heard,
+            heartbeat=lambda node: self.monitoring.heard(node),
         )
-        # The monitoring path: heartbeats to and from the peers (off without keys). What
-        # this node holds, by uid (its epoch), and its service addresses are the
-        # reconcile's, after each pass; the monitor only reads them.
-        self._holding: dict[str, int] = {}
-        self._service: tuple[Any, ...] = ()
-        self.monitor: Monitor | None = None
-        if settings.heartbeat_keys:
-            self.monitor = Monitor(
-                settings.node,
-                KeyFiles(Path(settings.heartbeat_keys)),
-                port=settings.heartbeat_port,
-                interval_s=settings.heartbeat_interval_s,
-                misses=settings.heartbeat_misses,
-                on_beat=self._peer_beat,
-                on_silent=lambda _peer: self.wake(full=True),
-            )
+        # The monitoring path: heartbeats to and from the peers (off without keys).
+        self.monitoring = MonitoringPath(
+            settings.node,
+            settings.heartbeat_keys,
+            port=settings.heartbeat_port,
+            interval_s=settings.heartbeat_interval_s,
+            misses=settings.heartbeat_misses,
+            yield_to=self._yield_to,
+            wake=lambda: self.wake(full=True),
+        )
         # Every announcement round, keyed by address and gated by holding (announcing);
         # refused holds back off (retries); foreign claims are heard and answered (claims).
         self.announcements = Announcements(announcer, dataplane, settings.node)
@@ -230,7 +222,7 @@ class Agent:
             resume=self._resume,
             kernel_changed=self._forget_kernel,
             watch_breaks=lambda: self._watch_breaks,
-            monitor=self._monitor_annotation,
+            monitor=lambda: self.monitoring.annotation(),
         )
         self.claims = ClaimWatch(
             settings.node,
@@ -270,7 +262,7 @@ class Agent:
         for target, name in ((self._watch_thread, "watch"), (self._lease_thread, "leases")):
             threading.Thread(target=target, name=name, daemon=True).start()
         self.carrier.start()
-        monitoring = self._start_monitor()
+        monitoring = self.monitoring.start(self._loop)
         # Adopted aliases (a previous agent's, maybe handed over with a long lifetime) get
         # this agent's lifetime before anything else happens.
         await self.deadman.renew()
@@ -281,8 +273,8 @@ class Agent:
             asyncio.create_task(self._reconcile_task(), name="reconcile"),
             asyncio.create_task(self._resync_task(), name="resync"),
         ]
-        if monitoring and self.monitor is not None:
-            tasks.append(asyncio.create_task(self.monitor.run(), name="monitor"))
+        if monitoring and self.monitoring.monitor is not None:
+            tasks.append(asyncio.create_task(self.monitoring.monitor.run(), name="monitor"))
         try:
             await stop.wait()
         finally:
@@ -291,8 +283,7 @@ class Agent:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.carrier.close()
-            if self.monitor is not None:
-                self.monitor.close()
+            self.monitoring.close()
             self.claims.close()
             await self.announcements.close()
             # Deliberately no release: a stopped agent is not a failover (docs/design.md);
@@ -302,53 +293,6 @@ class Agent:
             )
             note = "aliases handed over to the next agent" if handed else "aliases expire"
             log.info(kv("stop", node=self.settings.node, note=note))
-
-    def _start_monitor(self) -> bool:
-        """Bind the heartbeat port; without it the agent runs on the Lease alone (said
-        once, at ERROR: failover is slower and a late API reads like a silent holder)."""
-        if self.monitor is None:
-            log.warning(
-                kv(
-                    "heartbeats-off",
-                    node=self.settings.node,
-                    note="no --heartbeat-keys: standbys watch holders through the API only",
-                )
-            )
-            return False
-        assert self._loop is not None
-        try:
-            self.monitor.open()
-        except OSError as exc:
-            log.error(
-                kv(
-                    "heartbeats-off",
-                    node=self.settings.node,
-                    port=self.settings.heartbeat_port,
-                    error=exc.strerror,
-                    note="the heartbeat port cannot be bound: standbys watch through the API",
-                )
-            )
-            self.monitor = None
-            return False
-        self.monitor.start(self._loop)
-        log.info(
-            kv(
-                "heartbeats-on",
-                node=self.settings.node,
-                port=self.settings.heartbeat_port,
-                interval_s=self.settings.heartbeat_interval_s,
-                misses=self.settings.heartbeat_misses,
-            )
-        )
-        return True
-
-    def _heard(self, node: str) -> bool | None:
-        return self.monitor.heard(node) if self.monitor is not None else None
-
-    def _monitor_annotation(self) -> str | None:
-        if self.monitor is None:
-            return None
-        return format_addresses(self._service) or None
 
     async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a data-path call on the data-path thread.
@@ -522,7 +466,9 @@ class Agent:
                     outcomes, observed = await self._apply(full)
                 if full:
                     outcomes = await self.holders.watch(observed, outcomes, self._kernel)
-                self._follow_peers(observed, outcomes)
+                self.monitoring.follow(
+                    observed, outcomes, self._kernel, self.leases.lease, self.holders.watched
+                )
                 await self._report(observed, outcomes)
             except Exception as exc:  # one bad pass must not end the agent
                 log.exception(kv("reconcile-failed", node=self.settings.node, error=exc))
@@ -796,91 +742,60 @@ class Agent:
             ),
         )
         self.announcements.revoke_key(h.key, "the hold failed")
-        self._kernel = None  # this pass adds and deletes: the next one reads the kernel
-        for held in (await self._io(self.netlink.snapshot)).owned():
-            if any(matches(held, r) for r in h.requests):
-                try:
-                    await self._io(self.netlink.delete, held)
-                    log.info(
-                        kv(
-                            "release",
-                            node=node,
-                            aliasip=h.aliasip,
-                            address=held.address,
-                            epoch=h.epoch,
-                            reason="cannot hold all addresses",
-                        )
-                    )
-                except errors.AliasError as err:
-                    message += f"; deleting {held.address} failed: {err.message}"
+        failed = await self._delete_matching(
+            h.requests, h.aliasip, h.epoch, "cannot hold all addresses"
+        )
+        message = "; ".join([message, *failed])
         return Outcome(error=message, heard=heard, observed_at=self.now() if heard else None)
 
     # ------------------------------------------------------------------ the monitoring path
 
-    def _follow_peers(self, observed: list[Observed], outcomes: Mapping[str, Outcome]) -> None:
-        """After a pass: what this node holds (uid -> epoch, as the kernel says), its
-        service addresses, and so its peers and what each is told."""
-        if self.monitor is None:
-            return
-        node = self.settings.node
-        self._holding = {
-            obs.key: obs.status.epoch
-            for obs in observed
-            if obs.status.active_node == node
-            and obs.name in outcomes
-            and outcomes[obs.name].holds_any
-        }
-        if self._kernel is not None:
-            self._service = service_addresses(observed, self._kernel)
-
-        def advertised(peer: str) -> tuple[Any, ...]:
-            lease = self.leases.lease(peer)
-            return parse_addresses(lease.monitor if lease is not None else None)
-
-        self.monitor.set_peers(plan_peers(node, observed, self._holding, self._service, advertised))
-        self.monitor.set_watched(self.holders.watched)
-
-    def _peer_beat(self, beat: Heartbeat) -> None:
-        """A peer's heartbeat: if it holds one of our aliases at a higher epoch, the
-        operator has moved it since (epochs only grow) and this node's copy must go now,
-        API or not (R10): the partition that hid the move has just healed."""
-        for key, epoch in beat.held:
-            mine = self._holding.get(key)
-            if mine is not None and epoch > mine:
-                self._holding.pop(key, None)
-                asyncio.get_running_loop().create_task(self._yield_to(beat.node, key, epoch))
-
     async def _yield_to(self, peer: str, key: str, epoch: int) -> None:
-        node = self.settings.node
-        # The fencing token first: a view naming this node at an older epoch is stale
-        # from now on, so no pass adds the alias back before the API says so anew.
+        """R10: ``peer`` holds AliasIP ``key`` at ``epoch``, newer than ours: delete our
+        copy now. The fencing token first: a view naming this node at an older epoch is
+        stale from now on, so no pass adds it back before the API says so anew."""
         self.newest[key] = max(self.newest.get(key, epoch), epoch)
         obs = next((o for o in self._observed.values() if o.key == key), None)
         if obs is None or obs.spec is None:
             return
-        requests = requests_for(obs.spec)
         self.announcements.revoke_key(key, f"{peer} holds it at epoch {epoch}")
+        reason = f"{peer} holds it at epoch {epoch} (heard on the monitoring path)"
         async with self._dataplane:
-            self._kernel = None
-            for held in (await self._io(self.netlink.snapshot)).owned():
-                if not any(matches(held, r) for r in requests):
-                    continue
-                try:
-                    await self._io(self.netlink.delete, held)
-                except errors.AliasError as exc:
-                    log.error(kv("release-failed", node=node, aliasip=obs.name, error=exc.message))
-                    continue
-                log.warning(
-                    kv(
-                        "release",
-                        node=node,
-                        aliasip=obs.name,
-                        address=held.address,
-                        epoch=obs.status.epoch,
-                        reason=f"{peer} holds it at epoch {epoch} (heard on the monitoring path)",
-                    )
-                )
+            failed = await self._delete_matching(
+                requests_for(obs.spec), obs.name, obs.status.epoch, reason
+            )
+        for problem in failed:
+            log.error(
+                kv("release-failed", node=self.settings.node, aliasip=obs.name, error=problem)
+            )
         self.wake(full=True)
+
+    async def _delete_matching(
+        self, requests: tuple[AliasRequest, ...], aliasip: str, epoch: int | None, reason: str
+    ) -> list[str]:
+        """Delete every held address that one of ``requests`` wants (the caller holds the
+        data-path lock); each deletion logged with ``reason``; what failed, as text."""
+        self._kernel = None  # changed behind the pass: the next one reads the kernel
+        failed: list[str] = []
+        for held in (await self._io(self.netlink.snapshot)).owned():
+            if not any(matches(held, r) for r in requests):
+                continue
+            try:
+                await self._io(self.netlink.delete, held)
+            except errors.AliasError as err:
+                failed.append(f"deleting {held.address} failed: {err.message}")
+                continue
+            log.info(
+                kv(
+                    "release",
+                    node=self.settings.node,
+                    aliasip=aliasip,
+                    address=held.address,
+                    epoch=epoch,
+                    reason=reason,
+                )
+            )
+        return failed
 
     # ------------------------------------------------------------------ watch the holders
 

@@ -94,7 +94,7 @@ def monitored_rig(tmp_path: Path) -> Rig:
         wire,
         rig(None).agent._executor,
     )
-    assert agent.monitor is not None  # configured; no socket is opened in these tests
+    assert agent.monitoring.monitor is not None  # configured; no socket is opened in these tests
     agent.synced = True
     r = Rig(agent, kernel, wire, agent.kube)  # type: ignore[arg-type]
     agent.claims._open = rig(None).agent.claims._open
@@ -106,9 +106,11 @@ def run_with_beats(r: Rig, *beats: Heartbeat) -> None:
 
     async def go() -> None:
         outcomes, observed = await r.agent._apply(full=True)
-        r.agent._follow_peers(observed, outcomes)
+        r.agent.monitoring.follow(
+            observed, outcomes, r.agent._kernel, r.agent.leases.lease, frozenset()
+        )
         for beat in beats:
-            r.agent._peer_beat(beat)
+            r.agent.monitoring.on_beat(beat)
         for task in [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
             await task
         r.agent.claims.close()
@@ -123,7 +125,7 @@ def test_a_peer_holding_our_alias_at_a_higher_epoch_makes_us_release_it_at_once(
     r = monitored_rig(tmp_path)
     r.agent.objects["web"] = r.api.current = aliasip("node1", 1, 10)
     run_with_beats(r)
-    assert len(r.kernel.owned) == 1 and r.agent._holding == {UID: 1}
+    assert len(r.kernel.owned) == 1 and r.agent.monitoring.holding == {UID: 1}
     run_with_beats(r, Heartbeat("node2", 7, 1, 0.0, held=((UID, 2),)))
     assert r.kernel.owned == []
     assert r.agent.newest[UID] == 2  # fenced: the view naming node1 at epoch 1 is stale now
