@@ -88,6 +88,10 @@ class HolderWatch:
         # The pass's kernel snapshot and the (holder, subnet) pairs heard in it.
         self._host: HostState | None = None
         self._answered: set[tuple[str, str]] = set()
+        # Nodes whose heartbeats are lost while their wire answers (``_path``), and since
+        # when a node's heartbeats were missed while it answered.
+        self._path_broken: set[str] = set()
+        self._missed_since: dict[str, datetime] = {}
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -131,7 +135,7 @@ class HolderWatch:
         key = (obs.name, holder)
         lapsed = lease_lapsed(lease, holder, self.now())
         if not lapsed:
-            heard = self._heartbeat(holder)
+            heard = self._path(holder)
             if heard is None:  # not covered by the monitoring path: the Lease tells
                 start = watch_from(lease, self.renew_interval_s)
                 quiet = start is not None and self.now() < start
@@ -150,6 +154,7 @@ class HolderWatch:
             return None  # this node cannot look (its own link is down ...): say nothing
         if heard:
             self.silences.forget(key)
+            self._answered_while_missed(holder)
         elif self.silences.silent(key, observed_at) == observed_at:
             self._log_silent(obs.name, holder, observed_at, self.silences.proven_at(key, handover))
         next_probe = observed_at + timedelta(seconds=PROBE_EVERY_S)
@@ -191,7 +196,7 @@ class HolderWatch:
         if lease_lapsed(lease, holder, self.now()):
             self._wake()
             return
-        if self._heartbeat(holder) is None:
+        if self._path(holder) is None:
             when = watch_from(lease, self.renew_interval_s)
         else:
             # Heard on the monitoring path: its heartbeats' silence wakes a pass
@@ -207,6 +212,42 @@ class HolderWatch:
             known[1].cancel()
         delay = max((when - self.now()).total_seconds(), 0.0)
         self._node_wakes[holder] = (when, self._loop.call_later(delay, self._wake))
+
+    def _path(self, holder: str) -> bool | None:
+        """What the monitoring path says of ``holder``: heard (True), missed (False), or
+        nothing to go by (None: not covered, or its heartbeats are lost while its wire
+        answers, so they are no sign of life or death: the Lease is watched instead until
+        they come back)."""
+        heard = self._heartbeat(holder)
+        if heard is True:
+            self._path_broken.discard(holder)
+            self._missed_since.pop(holder, None)
+        if heard is False and holder in self._path_broken:
+            return None
+        return heard
+
+    def _answered_while_missed(self, holder: str) -> None:
+        """The holder answered on the wire while its heartbeats were missed. Within the
+        dead-man window that may be a dead agent's kernel, not yet expired; after it, its
+        agent renews: the path to it is broken (a firewall closed to UDP 7947, a key it
+        lacks), not the node. Said once; probing it every ``PROBE_EVERY_S`` for as long
+        would be a probe storm."""
+        if self._heartbeat(holder) is not False or holder in self._path_broken:
+            return
+        now = self.now()
+        since = self._missed_since.setdefault(holder, now)
+        if (now - since).total_seconds() < self.silences.window_s:
+            return
+        self._path_broken.add(holder)
+        log.warning(
+            kv(
+                "heartbeats-lost",
+                node=self.node,
+                peer=holder,
+                note="its heartbeats are missed but it answers on the wire: the monitoring "
+                "path to it is broken (UDP 7947 blocked? its key?); watching its Lease instead",
+            )
+        )
 
     def _wake_at(self, when: datetime) -> None:
         """The probing chain's next pass: one timer, the earliest asked for (the pass it

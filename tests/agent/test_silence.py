@@ -175,6 +175,32 @@ def test_missed_heartbeats_start_the_probe_before_any_renewal_is_late() -> None:
     assert s.pass_at(3.05)["holderHeard"] is False  # ... reported once the Lease lapsed
 
 
+def test_lost_heartbeats_from_a_node_that_answers_fall_back_on_the_lease() -> None:
+    """A firewall closed to the heartbeats is not a dead node: once it still answers on
+    the wire a dead-man window after its heartbeats went missing (a dead agent's kernel
+    would have let go by then), it is watched through its Lease (no probe every 0.25 s for
+    as long as the firewall stays shut), until its heartbeats come back."""
+    s = standby()
+    heard: list[bool] = [False]
+    s.agent.holders._heartbeat = lambda node: heard[0]
+    s.wire.answered_by = "02:00:00:00:00:02"
+    for t in (0.1, 0.6, 1.1, 1.6, 2.05):  # answered within the window: still probed
+        s.pass_at(t)
+    assert s.wire.probes == 5
+    s.pass_at(2.15)  # answered 2.05 s after the first: its agent lives, the path is broken
+    assert s.wire.probes == 6
+    renewed = s.agent.leases._objects["node2"]
+    renewed["spec"]["renewTime"] = kubetime.format_micro_time(at(2.3))
+    s.pass_at(2.4)  # its Lease renewed on time: not probed
+    s.pass_at(2.45)
+    assert s.wire.probes == 6
+    heard[0] = True  # the heartbeats are back ...
+    s.pass_at(2.5)
+    heard[0] = False  # ... and missed again: probed at once
+    s.pass_at(2.6)
+    assert s.wire.probes == 7
+
+
 def test_a_node_the_monitoring_path_does_not_cover_falls_back_on_the_lease() -> None:
     s = standby()
     s.agent.holders._heartbeat = lambda node: None
