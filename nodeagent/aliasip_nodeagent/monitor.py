@@ -29,7 +29,6 @@ and the silent set. ``set_peers`` and ``set_watched`` replace whole values.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import time
@@ -57,6 +56,9 @@ KEYS_EVERY_S = 1.0
 # Rejections after the first of a kind and source are summed and logged this often.
 REJECTIONS_EVERY_S = 10.0
 MAX_READ = 2048
+# Datagrams read per socket and interval at most (a node with 100 holders hears 1,000 a
+# second; more than this is a flood, and the rest waits for the next interval).
+MAX_PER_TICK = 1024
 
 
 @dataclass
@@ -145,15 +147,14 @@ class Monitor:
         self._sockets.append(v6)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Nothing to register: the sockets are drained once per interval (``tick``), not
+        on each datagram. A node hears ~10 datagrams a second from each of its holders;
+        a wake-up of the loop for each cost more than the heartbeats themselves, and
+        silences are judged once per interval anyway."""
         self._loop = loop
-        for sock in self._sockets:
-            loop.add_reader(sock.fileno(), self._readable, sock)
 
     def close(self) -> None:
         for sock in self._sockets:
-            if self._loop is not None:
-                with contextlib.suppress(Exception):
-                    self._loop.remove_reader(sock.fileno())
             sock.close()
         self._sockets = []
 
@@ -193,6 +194,8 @@ class Monitor:
             self._set_ring(
                 self._keys.refresh() if isinstance(self._keys, KeyFiles) else self._keys()
             )
+        for sock in self._sockets:
+            self._readable(sock)
         self.send_all()
         self.check_silences()
         self._summarise_rejections(now)
@@ -255,7 +258,8 @@ class Monitor:
     # -- receiving -----------------------------------------------------------------------
 
     def _readable(self, sock: socket.socket) -> None:
-        for _ in range(64):
+        """Everything queued on ``sock`` now (bounded: a flood waits for the next tick)."""
+        for _ in range(MAX_PER_TICK):
             try:
                 data, source = sock.recvfrom(MAX_READ)
             except (BlockingIOError, InterruptedError):

@@ -55,9 +55,6 @@ def run_for(seconds: float, *monitors: Monitor, then: Callable[[], None] | None 
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for m in monitors:
-            for sock in m._sockets:
-                loop.remove_reader(sock.fileno())
 
     asyncio.run(go())
     if then is not None:
