@@ -149,7 +149,7 @@ def run_profile(name: str, heartbeat_ms: float | None, args: argparse.Namespace)
         "moves": moves,
         "not_active_polls": dict(phases),
         "agent_events": dict(events),
-        "load_median": sorted(load)[len(load) // 2] if load else None,
+        "load_median": round(sorted(load)[len(load) // 2], 2) if load else None,
     }
     print(f"[{name}] moves {len(moves)}; agents: {dict(events)}; load {result['load_median']}")
     return result
