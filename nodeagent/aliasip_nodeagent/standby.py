@@ -79,7 +79,7 @@ class HolderWatch:
         self._io = io
         self._dataplane = dataplane
         self._read_lease = read_lease
-        self._wake = wake  # a full pass
+        self._wake = wake  # a pass that runs this watch
         self.now = now
         self.watched: frozenset[str] = frozenset()
         self._loop: asyncio.AbstractEventLoop | None = None
