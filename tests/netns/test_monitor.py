@@ -79,7 +79,13 @@ def test_heartbeats_flow_and_a_rotation_during_traffic_loses_none(lan: Lan) -> N
     try:
         run_for(0.5, m1, m2)
         assert m2.heard("node1") is True and m1.heard("node2") is True
-        assert beats and beats[-1].node == "node1" and beats[-1].held == (("uid-web", 4),)
+        assert beats and all(b.node == "node1" for b in beats)
+        # node2 is told what node1 holds at the start (and again when node1 first hears
+        # node2), then, unchanged within a second, bare heartbeats: R10 acts on entries,
+        # so a bare one claims nothing
+        told = [b for b in beats if b.held]
+        assert told[0] is beats[0] and told[0].held == (("uid-web", 4),)
+        assert len(told) <= 2 and len(beats) - len(told) >= 2
         # The rotation: both accept k2, then node1 signs with it, then k1 is dropped.
         r2.ring = KeyRing({"k1": K1, "k2": K2}, "k1")
         run_for(0.3, m1, m2)
@@ -130,7 +136,7 @@ def test_forged_replayed_stale_and_malformed_heartbeats_are_rejected_and_counted
         assert got["forged"] == 1 and got["replayed"] == 1 and got["stale"] == 1
         assert got["unknown-key"] == 1 and got["malformed"] == 1
         assert all(b.node == "node1" and b.boot == m1.boot for b in beats)  # only the real ones
-        assert all(b.held == (("uid-web", 4),) for b in beats)  # never the forged epoch 99
+        assert all(b.held in ((), (("uid-web", 4),)) for b in beats)  # never the forged 99
         assert got["accepted"] > heard and events == []
     finally:
         m1.close()
@@ -149,6 +155,32 @@ def test_a_silent_peer_is_told_once_and_heard_again_once(lan: Lan) -> None:
         assert m2.heard("node1") is True
         assert events == [("silent", "node1"), ("heard", "node1")]
         assert m2.heard("node3") is None  # never heard: not covered by the path
+    finally:
+        m1.close()
+        m2.close()
+
+
+def test_what_a_peer_is_told_is_repeated_each_second_and_at_once_when_it_changes(
+    lan: Lan,
+) -> None:
+    m1, m2, *_rest = pair(lan)
+    beats: list[Heartbeat] = []
+    m2._on_beat = beats.append
+    n1, n2 = lan.nodes
+    m2.set_peers({})  # node2 sends nothing: node1 hears nobody
+    try:
+        run_for(1.35, m1, m2)  # told at the start and again a second later
+        assert [b.held for b in beats if b.held] == [(("uid-web", 4),)] * 2
+        m1.set_peers({n2.name: Peer(n2.name, (n2.ipv4.ip,), held=(("uid-web", 5),))})
+        run_for(0.25, m1, m2)  # changed: told in the next interval
+        assert [b.held for b in beats if b.held][-1] == (("uid-web", 5),)
+        told = len([b for b in beats if b.held])
+        m2.set_peers({n1.name: Peer(n1.name, (n1.ipv4.ip,))})  # node2 sends to node1
+        run_for(0.25, m1, m2)  # node1 hears node2 for the first time: tells it at once
+        assert len([b for b in beats if b.held]) == told + 1
+        run_for(0.6, m2)  # node1's agent stalls; node2's heartbeats wait in its socket
+        run_for(0.25, m1, m2)  # node1 hears node2 after a gap (a healed partition) ...
+        assert len([b for b in beats if b.held]) == told + 2  # ... and tells it at once
     finally:
         m1.close()
         m2.close()
