@@ -65,6 +65,7 @@ import urllib3
 from aliasip_api.rest import ALIASIPS, ApiError, ApiUnavailable, leases_path
 from aliasip_lab.capture import Capture, Frame
 from aliasip_lab.cluster import SYSTEM_NAMESPACE, Lab, LabApi
+from aliasip_lab.interrupt import sigterm_as_interrupt
 from aliasip_lab.lan import Host
 from aliasip_lab.nsenter import netns
 from aliasip_nodeagent.heartbeat import DEFAULT_PORT as HEARTBEAT_PORT
@@ -1361,6 +1362,13 @@ def lab_for(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """SIGTERM ends a run like Ctrl-C: the lab is taken down (a plain SIGTERM left 50 node
+    namespaces and their agents behind)."""
+    with sigterm_as_interrupt():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if os.geteuid() != 0:
         print("bench.scale: run as root (network namespaces)", file=sys.stderr)
