@@ -108,11 +108,15 @@ def write_heartbeat_keys(directory: Path) -> None:
     ``aliasip-heartbeat`` (manifests/): one file per key id and ``signing``. Readable by
     root only."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key = directory / "k1"
-    if not key.exists():
-        key.write_bytes(secrets.token_bytes(32))
-        key.chmod(0o600)
+    if not (directory / "k1").exists():
+        write_heartbeat_key(directory / "k1")
     (directory / "signing").write_text("k1")
+
+
+def write_heartbeat_key(path: Path) -> None:
+    """One new random key (32 bytes), readable by root only."""
+    path.write_bytes(secrets.token_bytes(32))
+    path.chmod(0o600)
 
 
 @dataclass

@@ -19,14 +19,11 @@ import secrets
 import socket
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from aliasip_lab.cluster import HEARTBEAT_KEYS_DIR, Lab, write_heartbeat_key
 from aliasip_lab.lan import ip
 from aliasip_lab.nsenter import netns
 from aliasip_nodeagent.heartbeat import DEFAULT_PORT, Heartbeat, KeyRing, encode
-
-if TYPE_CHECKING:
-    from aliasip_lab.cluster import Lab
 
 SPOOF_EPOCH = 1_000_000
 
@@ -79,7 +76,7 @@ def spoof_heartbeats(lab: Lab) -> str:
         for target in lab.lan.nodes:
             others = [n for n in lab.lan.nodes if n.name != target.name]
             claimer = others[0].name if others else "node0"
-            beat = Heartbeat(claimer, 1, 2**40, _now(), held)
+            beat = Heartbeat(claimer, 1, 2**40, time.time(), held)
             for data in (encode(beat, wrong), encode(beat, stranger), beat.payload()):
                 sock.sendto(data, (str(target.ipv4.ip), DEFAULT_PORT))
                 sent += 1
@@ -88,15 +85,9 @@ def spoof_heartbeats(lab: Lab) -> str:
     return f"{sent} forged heartbeats sent (epoch {SPOOF_EPOCH} for {len(uids)} AliasIPs)"
 
 
-def _now() -> float:
-    return time.time()
-
-
 def rotate_keys(lab: Lab, step: int) -> str:
     """One step of a rotation on the lab's key directory (as kubelet lays the Secret out:
     one file per key id, and ``signing``)."""
-    from aliasip_lab.cluster import HEARTBEAT_KEYS_DIR
-
     directory: Path = lab.state_dir / HEARTBEAT_KEYS_DIR
     keys = sorted(p.name for p in directory.iterdir() if p.name != "signing")
     signing = (directory / "signing").read_text().strip()
@@ -104,9 +95,7 @@ def rotate_keys(lab: Lab, step: int) -> str:
     newest = numbered[-1][1] if numbered else signing
     if step == 1:
         new = f"k{(numbered[-1][0] if numbered else 0) + 1}"
-        path = directory / new
-        path.write_bytes(secrets.token_bytes(32))
-        path.chmod(0o600)
+        write_heartbeat_key(directory / new)
         return f"heartbeat key {new} added (accepted by all; {signing} still signs)"
     if step == 2:
         _replace(directory / "signing", newest.encode())

@@ -263,7 +263,7 @@ class Agent:
         for target, name in ((self._watch_thread, "watch"), (self._lease_thread, "leases")):
             threading.Thread(target=target, name=name, daemon=True).start()
         self.carrier.start()
-        monitoring = self.monitoring.start(self._loop)
+        monitoring = self.monitoring.start()
         # Adopted aliases (a previous agent's, maybe handed over with a long lifetime) get
         # this agent's lifetime before anything else happens.
         await self.deadman.renew()

@@ -66,9 +66,9 @@ def _stamp(directory: Path) -> tuple[object, ...]:
     try:
         data_link = os.readlink(directory / "..data") if (directory / "..data").is_symlink() else ""
         stats = tuple(
-            (p.name, p.stat().st_size, p.stat().st_mtime_ns)
+            (p.name, st.st_size, st.st_mtime_ns)
             for p in sorted(directory.iterdir())
-            if not p.name.startswith(".")
+            if not p.name.startswith(".") and (st := p.stat())
         )
     except OSError:
         return ("unreadable",)

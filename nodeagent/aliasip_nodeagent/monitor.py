@@ -48,7 +48,6 @@ from aliasip_nodeagent.heartbeat import (
     new_boot,
     split,
 )
-from aliasip_nodeagent.keyring import KeyFiles
 from aliasip_nodeagent.logfmt import kv
 from aliasip_nodeagent.peers import Peer
 
@@ -73,19 +72,23 @@ class Traffic:
     """What the monitoring path sent and received, for the benchmarks and the logs."""
 
     sent: int = 0
-    sent_bytes: int = 0
-    received_bytes: int = 0
     send_errors: int = 0
     verdicts: Counter[str] = field(default_factory=Counter)
 
 
 class Monitor:
-    """Heartbeats for one agent; ``open`` binds, ``run`` sends and checks until cancelled."""
+    """Heartbeats for one agent; ``open`` binds, ``run`` sends and checks until cancelled.
+
+    The sockets are not registered with the event loop: they are drained once per
+    interval (``tick``). A node hears ~10 datagrams a second from each of its holders; a
+    wake-up of the loop for each cost more than the heartbeats themselves, and silences
+    are judged once per interval anyway. ``keys`` is called once per ``KEYS_EVERY_S``
+    (``keyring.KeyFiles.refresh``, or a test's ring)."""
 
     def __init__(
         self,
         node: str,
-        keys: KeyFiles | Callable[[], KeyRing | None],
+        keys: Callable[[], KeyRing | None],
         *,
         port: int,
         interval_s: float = DEFAULT_INTERVAL_S,
@@ -113,7 +116,6 @@ class Monitor:
         self.ring: KeyRing | None = None
         self._receiver: Receiver | None = None
         self._sockets: list[socket.socket] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.peers: Mapping[str, Peer] = {}
         self._node_json = json.dumps(node)
         self._told: dict[str, tuple[tuple[tuple[str, int], ...], float]] = {}  # held, when
@@ -155,13 +157,6 @@ class Monitor:
         v6.setblocking(False)
         self._sockets.append(v6)
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Nothing to register: the sockets are drained once per interval (``tick``), not
-        on each datagram. A node hears ~10 datagrams a second from each of its holders;
-        a wake-up of the loop for each cost more than the heartbeats themselves, and
-        silences are judged once per interval anyway."""
-        self._loop = loop
-
     def close(self) -> None:
         for sock in self._sockets:
             sock.close()
@@ -200,9 +195,7 @@ class Monitor:
         now = self._clock()
         if self._keys_read_at is None or now - self._keys_read_at >= KEYS_EVERY_S:
             self._keys_read_at = now
-            self._set_ring(
-                self._keys.refresh() if isinstance(self._keys, KeyFiles) else self._keys()
-            )
+            self._set_ring(self._keys())
         for sock in self._sockets:
             self._readable(sock)
         self.send_all()
@@ -240,7 +233,6 @@ class Monitor:
                     self.traffic.send_errors += 1  # no route, link down: heard as silence
                     continue
                 self.traffic.sent += 1
-                self.traffic.sent_bytes += len(data)
 
     def _datagrams(self, peer: Peer, sent_at: float, now: float) -> list[bytes]:
         """This interval's heartbeat(s) for ``peer``: its share of what we hold when that
@@ -287,15 +279,12 @@ class Monitor:
         for _ in range(MAX_PER_TICK):
             try:
                 data, source = sock.recvfrom(MAX_READ)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
+            except OSError:  # nothing queued (BlockingIOError) or the socket failed
                 return
             self.received(data, str(source[0]))
 
     def received(self, data: bytes, source: str) -> None:
         """One datagram from ``source``: checked, counted, acted on if accepted."""
-        self.traffic.received_bytes += len(data)
         if self._receiver is None:
             self.traffic.verdicts["no-keys"] += 1
             return

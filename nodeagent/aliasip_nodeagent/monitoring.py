@@ -61,7 +61,7 @@ class MonitoringPath:
         if keys:
             self.monitor = Monitor(
                 node,
-                KeyFiles(Path(keys)),
+                KeyFiles(Path(keys)).refresh,
                 port=port,
                 interval_s=interval_s,
                 misses=misses,
@@ -69,7 +69,7 @@ class MonitoringPath:
                 on_silent=lambda _peer: wake(),
             )
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> bool:
+    def start(self) -> bool:
         """Bind the heartbeat port; without it the agent runs on the Lease alone (said
         once: failover is slower and a late API reads like a silent holder)."""
         if self.monitor is None:
@@ -95,7 +95,6 @@ class MonitoringPath:
             )
             self.monitor = None
             return False
-        self.monitor.start(loop)
         log.info(
             kv(
                 "heartbeats-on",

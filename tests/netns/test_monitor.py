@@ -46,10 +46,8 @@ def monitor(lan: Lan, index: int, rings: Rings, events: list[tuple[str, str]]) -
 
 def run_for(seconds: float, *monitors: Monitor, then: Callable[[], None] | None = None) -> None:
     async def go() -> None:
-        loop = asyncio.get_running_loop()
         for m in monitors:
             m._keys_read_at = None  # the rings are read on the first tick
-            m.start(loop)
         tasks = [asyncio.create_task(m.run()) for m in monitors]
         await asyncio.sleep(seconds)
         for task in tasks:
