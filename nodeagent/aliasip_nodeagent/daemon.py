@@ -65,7 +65,7 @@ from aliasip_nodeagent.deadman import DeadMan, expiry_window_s
 from aliasip_nodeagent.heartbeat import DEFAULT_INTERVAL_S, DEFAULT_MISSES, DEFAULT_PORT
 from aliasip_nodeagent.hoststate import HeldAlias, HostState
 from aliasip_nodeagent.informer import watch_loop
-from aliasip_nodeagent.kube import ApiError, ApiUnavailable, KubeApi, newer
+from aliasip_nodeagent.kube import ApiError, ApiUnavailable, KubeApi, StreamRestart, newer
 from aliasip_nodeagent.leasestore import LeaseStore
 from aliasip_nodeagent.liveness import Liveness
 from aliasip_nodeagent.logfmt import kv
@@ -170,6 +170,8 @@ class Agent:
         )
         self.synced = False
         self._watch_breaks = 0  # AliasIP watch streams broken so far (a relist follows)
+        # The open AliasIP and Lease watch streams, ended on unfence to be reopened fresh.
+        self._streams = {"aliasips": StreamRestart(), "leases": StreamRestart()}
         self.newest: dict[str, int] = {}
         self._wake = asyncio.Event()
         self._full_pass = True
@@ -345,7 +347,13 @@ class Agent:
         is complete (late, in order, as any watch): act on it, after reading afresh the
         AliasIPs that concern this node. Otherwise relist first. Relisting on every unfence
         made a short API stall at 50 nodes x 1,000 AliasIPs end in 50 lists of 1,000
-        objects at once, which stalled the API server again (bench/scale.py)."""
+        objects at once, which stalled the API server again (bench/scale.py).
+
+        Either way both watch streams are reopened first: one that outlived the cut is
+        late by TCP's retransmission back-off, and would deliver a change made after
+        this re-read seconds late too (chaos seed 2 of session 6: a release 2.02 s late).
+        """
+        self._restart_watches()
         if self.synced and self._watch_breaks == self.liveness.breaks_at_cut_off:
             # Intact, but possibly late: a stream stalled by a partition resumes at TCP's
             # next retransmission, seconds after the heal (chaos seed 3: a release asked
@@ -367,6 +375,13 @@ class Agent:
         log.info(kv("unfenced", node=self.settings.node, note="Lease renewed, state re-read"))
         self.wake(full=True)
         return True
+
+    def _restart_watches(self) -> None:
+        """End the open watch streams; their threads reopen them from the last
+        resourceVersion on new connections (``kube.StreamRestart``)."""
+        ended = [what for what, stream in self._streams.items() if stream.ask()]
+        if ended:
+            log.info(kv("watch-restarted", node=self.settings.node, watches=",".join(ended)))
 
     async def _read_concerned_afresh(self) -> bool:
         """GET every AliasIP that concerned this node at its last pass; keep each answer
@@ -394,7 +409,9 @@ class Agent:
             self.settings.watch_timeout_s,
             "aliasips",
             self.kube.list_aliasips,
-            self.kube.watch_aliasips,
+            lambda rv, timeout_s: self.kube.watch_aliasips(
+                rv, timeout_s, self._streams["aliasips"]
+            ),
             self._replace_all,
             self._apply_event,
             broken=self._aliasip_watch_broken,
@@ -408,7 +425,7 @@ class Agent:
         namespace = self.settings.lease_namespace
 
         def watch(rv: str, timeout_s: int) -> Iterator[dict[str, Any]]:
-            return self.kube.watch_leases(namespace, rv, timeout_s)
+            return self.kube.watch_leases(namespace, rv, timeout_s, self._streams["leases"])
 
         watch_loop(
             self.settings.node,

@@ -10,6 +10,7 @@ bodies, timeouts, the two error kinds ``ApiUnavailable`` and ``ApiError``) is
 from __future__ import annotations
 
 import json
+import threading
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -30,7 +31,14 @@ from aliasip_api.rest import (
     load_configuration,
 )
 
-__all__ = ["ApiError", "ApiUnavailable", "KubeApi", "Listing", "load_configuration"]
+__all__ = [
+    "ApiError",
+    "ApiUnavailable",
+    "KubeApi",
+    "Listing",
+    "StreamRestart",
+    "load_configuration",
+]
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,51 @@ class Listing:
 
     items: tuple[dict[str, Any], ...]
     resource_version: str
+
+
+class StreamRestart:
+    """Ends one watch's open stream from another thread, so that it is reopened at once
+    from its last resourceVersion on a new connection.
+
+    Why: a stream that survives a partition is intact but late. What the API server sent
+    into the cut waits in TCP's retransmission back-off, which doubles from 0.2 s, so
+    after a cut of a few seconds the stream resumes up to as long again after the heal.
+    A new connection starts with a fresh back-off, and a watch from the last
+    resourceVersion loses nothing (docs/design.md, R1). The watch thread owns the
+    stream; ``ask`` only shuts its socket's read side, which wakes the blocked read.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._response: urllib3.BaseHTTPResponse | None = None
+        self._asked = False
+
+    def ask(self) -> bool:
+        """End the open stream now; False if none is open (the next one is new anyway)."""
+        with self._lock:
+            if self._response is None:
+                return False
+            try:
+                self._response.shutdown()
+            except (ValueError, RuntimeError, OSError):
+                return False
+            self._asked = True
+            return True
+
+    def opened(self, response: urllib3.BaseHTTPResponse) -> None:
+        with self._lock:
+            self._response, self._asked = response, False
+
+    def asked(self) -> bool:
+        """Whether the open stream was ended on purpose (its error is no break)."""
+        with self._lock:
+            return self._asked
+
+    def closed(self) -> bool:
+        """The stream is done; True if it was ended on purpose (its connection is spent)."""
+        with self._lock:
+            asked, self._response, self._asked = self._asked, None, False
+            return asked
 
 
 class KubeApi(RestClient):
@@ -57,29 +110,43 @@ class KubeApi(RestClient):
     def list_aliasips(self) -> Listing:
         return self._list(ALIASIPS)
 
-    def watch_aliasips(self, resource_version: str, timeout_s: int) -> Iterator[dict[str, Any]]:
+    def watch_aliasips(
+        self, resource_version: str, timeout_s: int, restart: StreamRestart | None = None
+    ) -> Iterator[dict[str, Any]]:
         """The AliasIP watch events from ``resource_version`` (see ``_watch``)."""
-        return self._watch(ALIASIPS, resource_version, timeout_s)
+        return self._watch(ALIASIPS, resource_version, timeout_s, restart)
 
     def list_leases(self, namespace: str) -> Listing:
         """Every Lease in the agents' namespace (a standby learns its holders' expiries)."""
         return self._list(leases_path(namespace))
 
     def watch_leases(
-        self, namespace: str, resource_version: str, timeout_s: int
+        self,
+        namespace: str,
+        resource_version: str,
+        timeout_s: int,
+        restart: StreamRestart | None = None,
     ) -> Iterator[dict[str, Any]]:
-        return self._watch(leases_path(namespace), resource_version, timeout_s)
+        return self._watch(leases_path(namespace), resource_version, timeout_s, restart)
 
     def _list(self, path: str) -> Listing:
         body = self.request("GET", path)
         rv = str((body.get("metadata") or {}).get("resourceVersion", ""))
         return Listing(tuple(body.get("items") or ()), rv)
 
-    def _watch(self, path: str, resource_version: str, timeout_s: int) -> Iterator[dict[str, Any]]:
+    def _watch(
+        self,
+        path: str,
+        resource_version: str,
+        timeout_s: int,
+        restart: StreamRestart | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """The watch events of ``path`` from ``resource_version`` for at most ``timeout_s``.
 
         Bookmarks are asked for, so a quiet watch still advances its resourceVersion.
-        A 410 Gone (as a status or as an ERROR event) raises ``ApiError(410)``.
+        A 410 Gone (as a status or as an ERROR event) raises ``ApiError(410)``. A stream
+        ended through ``restart`` just ends, as a timed-out one does: the caller watches
+        again from the last resourceVersion it saw.
         """
         params = {
             "watch": "1",
@@ -107,6 +174,8 @@ class KubeApi(RestClient):
                 except Exception as exc:
                     raise ApiUnavailable(f"watch {path}: {type(exc).__name__}") from exc
                 raise ApiError(response.status, str(response.reason), text)
+            if restart is not None:
+                restart.opened(response)
             buffer = b""
             try:
                 for chunk in response.stream(amt=None, decode_content=False):
@@ -118,9 +187,13 @@ class KubeApi(RestClient):
             except (ApiError, ValueError):
                 raise
             except Exception as exc:
+                if restart is not None and restart.asked():
+                    return
                 raise ApiUnavailable(f"watch {path} broke: {type(exc).__name__}") from exc
             finished = True
         finally:
+            if restart is not None and restart.closed():
+                finished = False  # its socket was shut: never back into the pool
             if not finished:  # unread data left: the connection cannot be used again
                 response.close()
             response.release_conn()

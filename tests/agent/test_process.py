@@ -17,7 +17,7 @@ from aliasip_api import kubetime
 from aliasip_api.lease import HANDOVER_ANNOTATION
 from aliasip_lab.capture import Capture
 from aliasip_lab.nsenter import netns
-from tests.agent.support import ALIAS, Cluster
+from tests.agent.support import ALIAS, ALIASIPS, Cluster
 from tests.api.support import eventually
 
 
@@ -399,3 +399,31 @@ def test_the_monitoring_path_links_holder_and_standby_and_tells_a_silence_once(
         proc.send_signal(signal.SIGCONT)
     assert lab.log("node2").count("event=peer-silent") == 1
     eventually(lambda: lab.log("node2").count("event=peer-heard") == 2, timeout=5)
+
+
+def test_a_release_asked_after_the_heal_is_not_held_up_by_a_late_watch_stream(
+    lab: Cluster,
+) -> None:
+    """Issue 10, chaos seed 2 (session 6): the AliasIP watch survives a partition intact
+    but late: an event the API server sent into the cut stays in TCP's retransmission
+    back-off (0.2, 0.4, 0.8 ... s) and the stream resumes seconds after the heal, so a
+    release asked right after the agent unfenced waited for it (2.02 s over the 2 s bound).
+    An agent that unfences restarts its watches on new connections (R1): the release is
+    heard at once."""
+    node1 = lab.lan.node("node1")
+    _held_by_node1(lab)
+    lab.lan.set_management_link(node1, False)
+    # An event into the cut: the API server's copy now waits for TCP to retransmit it.
+    reply = lab.api.patch(f"{ALIASIPS}/web", {"metadata": {"annotations": {"touched": "1"}}})
+    assert reply.status == 200, reply.body
+    eventually(lambda: "event=api-lost" in lab.log("node1"), timeout=6)
+    time.sleep(7.0)  # the back-off is now past 3 s: its next retransmission is ~6 s away
+    assert lab.holds("node1")  # a cut-off holder keeps serving
+    lab.lan.set_management_link(node1, True)
+    eventually(lambda: "event=unfenced" in lab.log("node1"), timeout=10)
+    asked = time.monotonic()
+    lab.set_active(None, 2)  # the operator asks node1 to let go (a move, a cordon)
+    lab.wait_holds("node1", False, timeout=8)
+    took = time.monotonic() - asked
+    assert took < 2.0, f"released {took:.2f} s after it was asked (the stray-alias bound: 2 s)"
+    lab.wait_view("node1", "released", 2)

@@ -7,6 +7,7 @@ token, server name), the error mapping (no answer: ``ApiUnavailable``; an error 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -23,10 +24,11 @@ import yaml
 
 from aliasip_api.kubeconfig import Configuration, load_kubeconfig
 from aliasip_api.rest import ALIASIPS, MERGE_PATCH, ApiError, ApiUnavailable, RestClient
-from aliasip_nodeagent.kube import KubeApi
+from aliasip_nodeagent.kube import KubeApi, StreamRestart
 from tests.unit.tls import Certs, common_name, make_certs
 
 TIMEOUT_S = 0.5
+HELD_S = 4.0  # how long the "held" watch stays open and quiet
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -82,6 +84,8 @@ class Handler(BaseHTTPRequestHandler):
         ]
         if resource_version == "gone":
             events.append({"type": "ERROR", "object": {"code": 410, "reason": "Expired"}})
+        if resource_version == "held":  # a stream that stays open, quiet, as a late one does
+            events = events[:1]
         stream = b"".join(json.dumps(e).encode() + b"\n" for e in events)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -91,7 +95,10 @@ class Handler(BaseHTTPRequestHandler):
             piece = stream[start : start + 37]
             self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             self.wfile.flush()
-        self.wfile.write(b"0\r\n\r\n")
+        if resource_version == "held":
+            time.sleep(HELD_S)
+        with contextlib.suppress(OSError):  # the client may end a held stream on purpose
+            self.wfile.write(b"0\r\n\r\n")
 
 
 class Server(ThreadingHTTPServer):
@@ -272,4 +279,42 @@ def test_the_agent_watch_streams_events_over_tls(
     next(stream)
     assert isinstance(stream, Generator)
     stream.close()
+    assert api.request("GET", "/after")["path"] == "/after"
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_a_stream_ended_on_purpose_just_ends_and_gives_up_its_connection(
+    tmp_path: Path, certs: Certs, http: Server, https: Server, tls: bool
+) -> None:
+    """``StreamRestart.ask`` from another thread wakes a watch blocked in its read: the
+    generator ends as a timed-out watch does (no error, so no relist), the shut socket
+    never goes back into the pool, and asking with no stream open is a no-op."""
+    if tls:
+        cluster = {"certificate-authority-data": certs.b64("ca.crt")}
+        cfg = configure(tmp_path, f"https://127.0.0.1:{https.port}", cluster)
+    else:
+        cfg = configure(tmp_path, f"http://127.0.0.1:{http.port}")
+    api = KubeApi(cfg, timeout_s=TIMEOUT_S)
+    restart = StreamRestart()
+    assert not restart.ask()
+    got: list[str] = []
+    ended = threading.Event()
+
+    def watch() -> None:
+        for event in api.watch_aliasips("held", timeout_s=30, restart=restart):
+            got.append(str(event["type"]))
+        ended.set()
+
+    worker = threading.Thread(target=watch)
+    started = time.monotonic()
+    worker.start()
+    deadline = time.monotonic() + 5
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert got == ["ADDED"]
+    assert restart.ask()
+    assert ended.wait(HELD_S / 2), "the stream did not end when asked"
+    assert time.monotonic() - started < HELD_S
+    worker.join(5)
+    assert not restart.ask()  # nothing open any more
     assert api.request("GET", "/after")["path"] == "/after"
