@@ -226,6 +226,7 @@ class Agent:
             kernel_changed=self._forget_kernel,
             watch_breaks=lambda: self._watch_breaks,
             monitor=lambda: self.monitoring.annotation(),
+            reconnected=self._restart_watches,
         )
         self.claims = ClaimWatch(
             settings.node,
@@ -349,11 +350,11 @@ class Agent:
         made a short API stall at 50 nodes x 1,000 AliasIPs end in 50 lists of 1,000
         objects at once, which stalled the API server again (bench/scale.py).
 
-        Either way both watch streams are reopened first: one that outlived the cut is
-        late by TCP's retransmission back-off, and would deliver a change made after
-        this re-read seconds late too (chaos seed 2 of session 6: a release 2.02 s late).
+        Either way both watch streams were reopened just before (``_restart_watches``):
+        one that outlived the cut is late by TCP's retransmission back-off, and would
+        deliver a change made after this re-read seconds late too (chaos seed 2 of
+        session 6: a release 2.02 s late).
         """
-        self._restart_watches()
         if self.synced and self._watch_breaks == self.liveness.breaks_at_cut_off:
             # Intact, but possibly late: a stream stalled by a partition resumes at TCP's
             # next retransmission, seconds after the heal (chaos seed 3: a release asked
@@ -377,8 +378,10 @@ class Agent:
         return True
 
     def _restart_watches(self) -> None:
-        """End the open watch streams; their threads reopen them from the last
-        resourceVersion on new connections (``kube.StreamRestart``)."""
+        """The API answers again after a failed renewal (``liveness``), cut off or not:
+        end the open watch streams; their threads reopen them from the last
+        resourceVersion on new connections (``kube.StreamRestart``). A stream that
+        outlived a cut is late by up to about as long as the cut lasted."""
         ended = [what for what, stream in self._streams.items() if stream.ask()]
         if ended:
             log.info(kv("watch-restarted", node=self.settings.node, watches=",".join(ended)))

@@ -82,9 +82,12 @@ class Liveness:
         kernel_changed: Callable[[], None],
         watch_breaks: Callable[[], int],
         monitor: Callable[[], str | None] = lambda: None,
+        reconnected: Callable[[], None] = lambda: None,
     ) -> None:
         """``monitor``: the monitoring path's annotation to write with each renewal
-        (where this agent hears heartbeats), None without one."""
+        (where this agent hears heartbeats), None without one. ``reconnected``: called
+        when a renewal succeeds after one failed (before any ``resume``): streams that
+        outlived the failure may be late (docs/design.md, R1)."""
         self.settings = settings
         self.kube = kube
         self.netlink = netlink
@@ -98,6 +101,8 @@ class Liveness:
         self._kernel_changed = kernel_changed
         self._watch_breaks = watch_breaks
         self._monitor = monitor
+        self._reconnected = reconnected
+        self._failing = False  # the last renewal failed
         self.fenced = False
         self.renewed_at: float | None = None
         self.started_at = time.monotonic()
@@ -134,7 +139,11 @@ class Liveness:
                 await self.renew()
             except (ApiUnavailable, ApiError) as exc:
                 log.warning(kv("lease-renew-failed", node=s.node, error=exc))
+                self._failing = True
             else:
+                if self._failing or self.fenced:  # fenced: this one may have waited out the cut
+                    self._failing = False
+                    self._reconnected()
                 first = self.renewed_at is None
                 self.renewed_at = started
                 if first:

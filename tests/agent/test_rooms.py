@@ -91,7 +91,11 @@ def test_the_store_reads_directly_while_the_watch_is_broken() -> None:
 
 
 def liveness(
-    kube: FakeKube, wire: FakeWire, kernel: FakeKernel, resume: Callable[[], bool]
+    kube: FakeKube,
+    wire: FakeWire,
+    kernel: FakeKernel,
+    resume: Callable[[], bool],
+    reconnected: Callable[[], None] = lambda: None,
 ) -> Liveness:
     executor = ThreadPoolExecutor(max_workers=1)
 
@@ -114,6 +118,7 @@ def liveness(
         resume=resumed,
         kernel_changed=lambda: None,
         watch_breaks=lambda: 3,
+        reconnected=reconnected,
     )
 
 
@@ -136,13 +141,41 @@ def test_a_renewal_ends_the_cut_off_only_once_the_view_is_resumed() -> None:
     answers = [False, True]
     live = liveness(kube, FakeWire(), FakeKernel(), resume=lambda: answers.pop(0))
     live.cut_off()
-
-    async def one_renewal() -> None:
-        task = asyncio.create_task(live.run_lease())
-        await asyncio.sleep(0.05)
-        task.cancel()
-
-    asyncio.run(one_renewal())
+    asyncio.run(_one_renewal(live))
     assert kube.renewals == 1 and live.fenced  # the re-read failed: still cut off
-    asyncio.run(one_renewal())
+    asyncio.run(_one_renewal(live))
     assert kube.renewals == 2 and not live.fenced
+
+
+async def _one_renewal(live: Liveness) -> None:
+    task = asyncio.create_task(live.run_lease())
+    await asyncio.sleep(0.05)
+    task.cancel()
+
+
+def test_the_streams_are_reopened_when_the_api_answers_again_before_any_resume() -> None:
+    """R1: a renewal that succeeds after one failed, or while cut off (it may itself have
+    waited out the cut), tells the agent to reopen its watch streams, before the resume's
+    re-read; a renewal in a row of good ones does not."""
+    kube = FakeKube()
+    said: list[str] = []
+
+    def resume() -> bool:
+        said.append("resume")
+        return True
+
+    live = liveness(
+        kube, FakeWire(), FakeKernel(), resume, reconnected=lambda: said.append("reconnected")
+    )
+    asyncio.run(_one_renewal(live))
+    assert said == []  # all well: the streams are as fresh as the API
+    kube.reachable = False
+    asyncio.run(_one_renewal(live))
+    kube.reachable = True
+    asyncio.run(_one_renewal(live))
+    assert said == ["reconnected"]  # not cut off: no resume
+    asyncio.run(_one_renewal(live))
+    assert said == ["reconnected"]
+    live.cut_off()
+    asyncio.run(_one_renewal(live))  # no renewal failed in this test's view: still reopened
+    assert said == ["reconnected", "reconnected", "resume"] and not live.fenced
