@@ -26,7 +26,12 @@ RUN /opt/aliasip/bin/pip install --no-cache-dir --disable-pip-version-check . \
 FROM python:3.11-slim
 # No network tools: the agent talks netlink itself (pyroute2) and sends and receives
 # ARP/NDP on AF_PACKET sockets itself (scapy builds the frames); neither needs iproute2,
-# arping, tcpdump or libpcap.
+# arping, tcpdump or libpcap. One library: libnftables1, which the agent's fine dead-man
+# switch calls through ctypes (nodeagent/aliasip_nodeagent/nft.py; without it the agent
+# falls back to address lifetimes and says so).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libnftables1 \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/aliasip /opt/aliasip
 ENV PATH=/opt/aliasip/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -23,6 +23,12 @@ HANDOVER_ANNOTATION = "aliasip.io/handover-until"
 # Where the node's agent hears heartbeats (docs/design.md, "The monitoring path"): its
 # stationary addresses on the service LANs, ``address/prefix`` separated by commas.
 MONITOR_ANNOTATION = "aliasip.io/monitor"
+# How long after its agent stops the node's aliases may still answer, in ms: the fine
+# dead-man switch (docs/design.md, R9). Without it, the address lifetime's window.
+MUTE_ANNOTATION = "aliasip.io/mute-window-ms"
+# The annotations an agent writes with every renewal (set when it has a value, removed
+# otherwise); the handover annotation is written apart, on a graceful stop only.
+AGENT_ANNOTATIONS = (MONITOR_ANNOTATION, MUTE_ANNOTATION)
 
 
 def agent_lease_name(node: str) -> str:
@@ -43,6 +49,7 @@ class AgentLease:
     duration_s: int | None
     handover_until: datetime | None = None
     monitor: str | None = None
+    mute_window_ms: int | None = None
 
     @property
     def expires_at(self) -> datetime | None:
@@ -92,12 +99,22 @@ def parse_lease(obj: Mapping[str, Any]) -> AgentLease:
         duration_s=duration if isinstance(duration, int) and duration > 0 else None,
         handover_until=_handover_until(obj),
         monitor=_annotation(obj, MONITOR_ANNOTATION),
+        mute_window_ms=_mute_window_ms(obj),
     )
 
 
 def _annotation(obj: Mapping[str, Any], name: str) -> str | None:
     raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(name)
     return None if raw is None else str(raw)
+
+
+def _mute_window_ms(obj: Mapping[str, Any]) -> int | None:
+    """The advertised mute window; a malformed one reads as none (the coarse window: the
+    safe side)."""
+    raw = _annotation(obj, MUTE_ANNOTATION)
+    if raw is None or not raw.isdigit() or int(raw) <= 0:
+        return None
+    return int(raw)
 
 
 def _handover_until(obj: Mapping[str, Any]) -> datetime | None:

@@ -60,9 +60,12 @@ class Gate:
     right before sending). Invariant: ``send_if`` sends only while the address maps to the
     caller's token, and no ``send_if`` is in flight once ``drop`` has returned."""
 
-    def __init__(self) -> None:
+    def __init__(self, vouched: Callable[[IPAddress], bool] = lambda _ip: True) -> None:
+        """``vouched``: whether the dead-man switch still lets this node speak for an
+        address (``mute.KernelMute.vouched``); asked right before each frame too."""
         self._lock = threading.Lock()
         self._tokens: dict[IPAddress, Token] = {}
+        self._vouched = vouched
 
     def set(self, address: IPAddress, token: Token) -> None:
         with self._lock:
@@ -84,7 +87,7 @@ class Gate:
         """``send()`` if ``address`` is held at ``token`` now (the lock is held while it
         runs: a frame takes microseconds); 0 frames otherwise."""
         with self._lock:
-            if self._tokens.get(address) != token:
+            if self._tokens.get(address) != token or not self._vouched(address):
                 return 0
             return send()
 
@@ -115,9 +118,15 @@ class Announcements:
     Call only from the event loop; frames are sent on ``executor`` (the data-path thread).
     """
 
-    def __init__(self, announcer: Announce, executor: Executor, node: str) -> None:
+    def __init__(
+        self,
+        announcer: Announce,
+        executor: Executor,
+        node: str,
+        vouched: Callable[[IPAddress], bool] = lambda _ip: True,
+    ) -> None:
         self.announcer = announcer
-        self.gate = Gate()
+        self.gate = Gate(vouched)
         self._executor = executor
         self._node = node
         self._tasks: dict[IPAddress, asyncio.Task[None]] = {}

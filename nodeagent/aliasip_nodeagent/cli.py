@@ -9,6 +9,7 @@
                       [--announce-refresh S] [--address-lifetime S] [--handover S]
                       [--heartbeat-keys DIR] [--heartbeat-port PORT]
                       [--heartbeat-interval-ms MS] [--heartbeat-misses N]
+                      [--mute-window-ms MS]
 
 ``run`` is the daemon (a DaemonSet's container): it follows the AliasIPs' status through
 the Kubernetes API and runs until SIGTERM, which leaves the aliases in place.
@@ -115,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_MISSES,
         help="heartbeats missed before a peer's aliases are probed on the wire",
+    )
+    run.add_argument(
+        "--mute-window-ms",
+        type=int,
+        default=None,
+        help="ms a dead or frozen agent's aliases may keep answering (nftables, the fine "
+        "dead-man switch; default: heartbeat interval x (misses - 1), at least 50; 0: off, "
+        "the address lifetime alone)",
     )
     run.add_argument("--api-timeout", type=float, default=2.0, help="seconds per API call")
     run.add_argument("--log-level", default="INFO")

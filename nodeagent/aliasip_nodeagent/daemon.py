@@ -55,7 +55,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from aliasip_api.lease import agent_lease_name
+from aliasip_api.lease import MONITOR_ANNOTATION, MUTE_ANNOTATION, agent_lease_name
 from aliasip_nodeagent import errors
 from aliasip_nodeagent.announcing import Announcements
 from aliasip_nodeagent.carrier import CarrierWatch
@@ -70,6 +70,7 @@ from aliasip_nodeagent.leasestore import LeaseStore
 from aliasip_nodeagent.liveness import Liveness
 from aliasip_nodeagent.logfmt import kv
 from aliasip_nodeagent.monitoring import MonitoringPath
+from aliasip_nodeagent.mute import MIN_WINDOW_MS, KernelMute
 from aliasip_nodeagent.placement import AliasRequest, Placement, decide_placement
 from aliasip_nodeagent.reconcile import (
     Hold,
@@ -105,6 +106,10 @@ class Settings:
     # renewed four times per lifetime; and how long a graceful stop lets them live on.
     address_lifetime_s: int = 1
     handover_s: int = 15
+    # The fine dead-man switch (``mute``): how long a dead or frozen agent's aliases keep
+    # answering. None: heartbeat interval x (misses - 1), at least 50 ms (200 ms as
+    # shipped); 0: off (the lifetime alone).
+    mute_window_ms: int | None = None
     # The monitoring path (docs/design.md): the key directory (a mounted Secret; None:
     # off), the UDP port, how often a heartbeat goes to each peer, how many may be missed.
     heartbeat_keys: str | None = None
@@ -129,6 +134,16 @@ class Settings:
             raise ValueError("the heartbeat interval is between 0.01 and 10 seconds")
         if self.heartbeat_misses < 1:
             raise ValueError("at least one heartbeat must be missed before a node is silent")
+        if self.mute_window_ms is not None and 0 < self.mute_window_ms < MIN_WINDOW_MS:
+            raise ValueError(f"the mute window is 0 (off) or at least {MIN_WINDOW_MS} ms")
+
+    @property
+    def mute_ms(self) -> int:
+        """The mute window in force (0: off)."""
+        if self.mute_window_ms is not None:
+            return self.mute_window_ms
+        derived = round(self.heartbeat_interval_s * (self.heartbeat_misses - 1) * 1000)
+        return max(MIN_WINDOW_MS, derived)
 
     @property
     def lease_name(self) -> str:
@@ -146,8 +161,12 @@ class Agent:
         announcer: Announce,
         dataplane: Executor,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        mute: KernelMute | None = None,
     ) -> None:
+        """``mute``: the fine dead-man switch (the same one ``netlink`` tells of every add
+        and delete), or None where nftables is not available: the lifetime alone."""
         self.settings = settings
+        self.mute = mute
         self.kube = kube
         self.netlink = netlink
         self.announcer = announcer
@@ -161,12 +180,15 @@ class Agent:
         self._kernel: HostState | None = None  # the last kernel snapshot, while still true
         # The dead-man switch (this node's aliases live only while we renew them) and the
         # standby's side of it (a holder is silent only once that has lasted the window).
+        self._dataplane = asyncio.Lock()
         self.deadman = DeadMan(
             settings.node,
             netlink,
             self._io,
             settings.address_lifetime_s,
             fewer=self._kernel_changed_full,
+            mute=mute,
+            dataplane=self._dataplane,
         )
         self.synced = False
         self._watch_breaks = 0  # AliasIP watch streams broken so far (a relist follows)
@@ -176,7 +198,6 @@ class Agent:
         self._wake = asyncio.Event()
         self._full_pass = True
         self._watch_pass = False
-        self._dataplane = asyncio.Lock()
         self.leases = LeaseStore(
             settings.node,
             settings.lease_namespace,
@@ -210,7 +231,9 @@ class Agent:
         )
         # Every announcement round, keyed by address and gated by holding (announcing);
         # refused holds back off (retries); foreign claims are heard and answered (claims).
-        self.announcements = Announcements(announcer, dataplane, settings.node)
+        self.announcements = Announcements(
+            announcer, dataplane, settings.node, **({"vouched": mute.vouched} if mute else {})
+        )
         self.retries = HoldRetries(self.wake)
         self.liveness = Liveness(
             settings,
@@ -225,7 +248,7 @@ class Agent:
             resume=self._resume,
             kernel_changed=self._forget_kernel,
             watch_breaks=lambda: self._watch_breaks,
-            monitor=lambda: self.monitoring.annotation(),
+            annotations=self._lease_annotations,
             reconnected=self._restart_watches,
         )
         self.claims = ClaimWatch(
@@ -268,8 +291,11 @@ class Agent:
         self.carrier.start()
         monitoring = self.monitoring.start()
         # Adopted aliases (a previous agent's, maybe handed over with a long lifetime) get
-        # this agent's lifetime before anything else happens.
+        # this agent's lifetime and mute window before anything else happens; one the
+        # previous agent let go mute is deleted, never revived.
+        await self.deadman.adopt()
         await self.deadman.renew()
+        self.deadman.start_muting(self._loop)
         tasks = [
             asyncio.create_task(self.deadman.run(), name="deadman"),
             asyncio.create_task(self.liveness.run_lease(), name="lease"),
@@ -295,6 +321,7 @@ class Agent:
             handed = await self.deadman.hand_over(
                 self.now, self.settings.handover_s, self.liveness.write_handover
             )
+            self.deadman.stop_muting()  # not handed over: they mute within the window
             note = "aliases handed over to the next agent" if handed else "aliases expire"
             log.info(kv("stop", node=self.settings.node, note=note))
 
@@ -320,6 +347,17 @@ class Agent:
     def fenced(self) -> bool:
         """Cut off from the API (``liveness``): act on nothing new."""
         return self.liveness.fenced
+
+    def _lease_annotations(self) -> dict[str, str]:
+        """Written with every renewal: where this agent hears heartbeats, and how long its
+        aliases may answer after it stops (standbys wait that long: R9)."""
+        found = {}
+        monitor = self.monitoring.annotation()
+        if monitor:
+            found[MONITOR_ANNOTATION] = monitor
+        if self.mute is not None:
+            found[MUTE_ANNOTATION] = str(self.mute.window_ms)
+        return found
 
     def _forget_kernel(self) -> None:
         """The kernel changed behind the reconcile's back: the next pass reads it."""

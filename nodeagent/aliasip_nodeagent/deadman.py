@@ -22,6 +22,12 @@ expire as after a crash (safe, a blip at most).
 
 One owner: only this room extends lifetimes; the netlink call reads and renews in one
 step on the data-path thread, so an alias deleted by another room is never revived.
+
+The fine switch (``mute``, nftables, 200 ms as shipped) is run from here too: its refresher
+thread is started once the adopted aliases are sorted out (``adopt``: one a previous
+agent let expire is deleted, never revived), stopped before a handover (which extends
+it with the lifetimes), and an alias it reports expired after a stall is deleted here
+(``forget_muted``) so that a pass adds it again only after a fresh read and a probe.
 """
 
 from __future__ import annotations
@@ -35,7 +41,10 @@ from typing import Any
 
 from aliasip_nodeagent import errors
 from aliasip_nodeagent.dataplane import AgentNetlink
+from aliasip_nodeagent.hoststate import HeldAlias
 from aliasip_nodeagent.logfmt import kv
+from aliasip_nodeagent.mute import IPAddress, KernelMute, Refresher
+from aliasip_nodeagent.nft import NftError
 
 log = logging.getLogger("aliasip.agent.deadman")
 IO = Callable[..., Awaitable[Any]]
@@ -60,10 +69,13 @@ class DeadMan:
         io: IO,
         lifetime_s: int,
         fewer: Callable[[], None] | None = None,
+        mute: KernelMute | None = None,
+        dataplane: asyncio.Lock | None = None,
     ) -> None:
         """``fewer`` is called when a renewal finds fewer aliases than the one before: one
         went behind the reconcile's back (expired after a stall, deleted by hand), and a
-        pass should look now, not at the next resync."""
+        pass should look now, not at the next resync. ``mute``: the fine switch, or None;
+        ``dataplane``: the agent's data-path lock, held while muted aliases are deleted."""
         if lifetime_s < 1:
             raise ValueError("the address lifetime is a whole number of seconds, at least 1")
         self.node = node
@@ -73,6 +85,10 @@ class DeadMan:
         self._fewer = fewer
         self._failing = False
         self._last_count = 0
+        self.mute = mute
+        self._dataplane = dataplane if dataplane is not None else asyncio.Lock()
+        self._refresher: Refresher | None = None
+        self._tasks: set[asyncio.Task[int]] = set()
 
     @property
     def interval_s(self) -> float:
@@ -105,6 +121,74 @@ class DeadMan:
             await self.renew()
             await asyncio.sleep(max(0.0, started + self.interval_s - loop.time()))
 
+    async def adopt(self) -> int:
+        """At start, before any renewal: keep (in the fine switch) what the kernel carries
+        with our mark, and delete what a previous agent let expire there; how many were
+        deleted."""
+        if self.mute is None:
+            return 0
+        mute = self.mute
+
+        def adopt() -> list[HeldAlias]:
+            held = self.netlink.snapshot().owned()
+            muted = set(mute.adopt(h.address.ip for h in held))
+            return [h for h in held if h.address.ip in muted]
+
+        async with self._dataplane:
+            try:
+                muted = await self._io(adopt)
+            except NftError as exc:
+                log.error(kv("mute-adopt-failed", node=self.node, error=exc))
+                return 0
+            return await self._delete(muted, "muted before this agent started (not adopted)")
+
+    def start_muting(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the fine switch's refresher thread (after ``adopt``)."""
+        if self.mute is None or self._refresher is not None:
+            return
+
+        def lost(ips: list[IPAddress]) -> None:
+            loop.call_soon_threadsafe(self._schedule_forget, ips)
+
+        self._refresher = Refresher(self.node, self.mute, lost)
+        self._refresher.start()
+
+    def stop_muting(self) -> None:
+        if self._refresher is not None:
+            self._refresher.stop()
+            self._refresher = None
+
+    def _schedule_forget(self, ips: list[IPAddress]) -> None:
+        task = asyncio.get_running_loop().create_task(self.forget_muted(ips))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def forget_muted(self, ips: list[IPAddress]) -> int:
+        """Delete the aliases the fine switch muted after a stall: this agent can no
+        longer vouch for them (a standby may hold them by now)."""
+        wanted = set(ips)
+        async with self._dataplane:
+            held = (await self._io(self.netlink.snapshot)).owned()
+            return await self._delete(
+                [h for h in held if h.address.ip in wanted],
+                "muted: not refreshed within the dead-man window (this agent stalled)",
+            )
+
+    async def _delete(self, held: list[HeldAlias], reason: str) -> int:
+        """Delete ``held`` (the caller holds the data-path lock); how many went."""
+        gone = 0
+        for alias in held:
+            try:
+                await self._io(self.netlink.delete, alias)
+            except errors.AliasError as exc:
+                log.error(kv("release-failed", node=self.node, address=alias.address, error=exc))
+                continue
+            gone += 1
+            log.info(kv("release", node=self.node, address=alias.address, reason=reason))
+        if held and self._fewer is not None:
+            self._fewer()
+        return gone
+
     async def hand_over(
         self,
         now: Callable[[], datetime],
@@ -132,6 +216,12 @@ class DeadMan:
         left = math.floor((until - now()).total_seconds())
         if left < 1:
             return False  # the write took the whole handover: nothing left to extend
+        if self.mute is not None:
+            self.stop_muting()
+            try:
+                await self._io(self.mute.extend, left)
+            except NftError as exc:
+                log.warning(kv("handover-mute-failed", node=self.node, error=exc))
         renewed = await self.renew(left)
         log.info(kv("handover", node=self.node, until=until.isoformat(), aliases=renewed))
         return renewed is not None

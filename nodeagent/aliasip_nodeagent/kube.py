@@ -20,7 +20,7 @@ from typing import Any
 import urllib3
 
 from aliasip_api import kubetime
-from aliasip_api.lease import HANDOVER_ANNOTATION, MONITOR_ANNOTATION
+from aliasip_api.lease import AGENT_ANNOTATIONS, HANDOVER_ANNOTATION
 from aliasip_api.rest import (
     ALIASIPS,
     MERGE_PATCH,
@@ -232,7 +232,7 @@ class KubeApi(RestClient):
         duration_s: int,
         now: datetime,
         handover_until: datetime | None = None,
-        monitor: str | None = None,
+        annotations: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Create or renew the Lease ``name`` for ``holder``: one PUT per renewal.
 
@@ -240,12 +240,13 @@ class KubeApi(RestClient):
         resourceVersion (optimistic concurrency, as client-go's leader election); after a
         409 or 404 (someone else wrote or deleted it, e.g. our previous life) it is read
         again, or created. ``handover_until`` sets the handover annotation (a graceful
-        stop); every other renewal removes it (the next agent took over). ``monitor``
-        sets the monitoring path's annotation (where this agent hears heartbeats), or
-        removes it when None.
+        stop); every other renewal removes it (the next agent took over). ``annotations``
+        are the agent's own (``AGENT_ANNOTATIONS``: where it hears heartbeats, its mute
+        window): each one given is set, each one not given removed.
         """
         base = leases_path(namespace)
         stamp = kubetime.format_micro_time(now)
+        own = {k: v for k, v in (annotations or {}).items() if k in AGENT_ANNOTATIONS}
         lease = self._lease
         for _attempt in range(3):
             if lease is None:
@@ -260,7 +261,7 @@ class KubeApi(RestClient):
                         "metadata": {
                             "name": name,
                             "namespace": namespace,
-                            **({"annotations": {MONITOR_ANNOTATION: monitor}} if monitor else {}),
+                            **({"annotations": dict(own)} if own else {}),
                         },
                         "spec": {
                             "holderIdentity": holder,
@@ -271,14 +272,14 @@ class KubeApi(RestClient):
                     }
                     self._lease = self.request("POST", base, body)
                     return self._lease
-            annotations = lease.setdefault("metadata", {}).get("annotations") or {}
-            annotations.pop(HANDOVER_ANNOTATION, None)
+            current = lease.setdefault("metadata", {}).get("annotations") or {}
+            current.pop(HANDOVER_ANNOTATION, None)
             if handover_until is not None:
-                annotations[HANDOVER_ANNOTATION] = kubetime.format_micro_time(handover_until)
-            annotations.pop(MONITOR_ANNOTATION, None)
-            if monitor:
-                annotations[MONITOR_ANNOTATION] = monitor
-            lease["metadata"]["annotations"] = annotations
+                current[HANDOVER_ANNOTATION] = kubetime.format_micro_time(handover_until)
+            for key in AGENT_ANNOTATIONS:
+                current.pop(key, None)
+            current.update(own)
+            lease["metadata"]["annotations"] = current
             spec = lease.setdefault("spec", {})
             if spec.get("holderIdentity") != holder:
                 spec["acquireTime"] = stamp

@@ -81,11 +81,11 @@ class Liveness:
         resume: Callable[[], Awaitable[bool]],
         kernel_changed: Callable[[], None],
         watch_breaks: Callable[[], int],
-        monitor: Callable[[], str | None] = lambda: None,
+        annotations: Callable[[], dict[str, str]] = dict,
         reconnected: Callable[[], None] = lambda: None,
     ) -> None:
-        """``monitor``: the monitoring path's annotation to write with each renewal
-        (where this agent hears heartbeats), None without one. ``reconnected``: called
+        """``annotations``: the agent's own Lease annotations, written with each renewal
+        (where it hears heartbeats, its mute window). ``reconnected``: called
         when a renewal succeeds after one failed (before any ``resume``): streams that
         outlived the failure may be late (docs/design.md, R1)."""
         self.settings = settings
@@ -100,7 +100,7 @@ class Liveness:
         self._resume = resume
         self._kernel_changed = kernel_changed
         self._watch_breaks = watch_breaks
-        self._monitor = monitor
+        self._annotations = annotations
         self._reconnected = reconnected
         self._failing = False  # the last renewal failed
         self.fenced = False
@@ -119,7 +119,7 @@ class Liveness:
             s.lease_duration_s,
             self.now(),
             handover_until,
-            self._monitor(),
+            self._annotations(),
         )
 
     async def write_handover(self, until: datetime) -> bool:

@@ -37,6 +37,8 @@ from aliasip_nodeagent.hoststate import (
     InterfaceState,
     own_label,
 )
+from aliasip_nodeagent.mute import KernelMute
+from aliasip_nodeagent.nft import NftError
 from aliasip_nodeagent.placement import Placement
 
 IFF_UP = 0x1
@@ -61,10 +63,12 @@ class NetlinkHost:
 
     The socket stays bound to that namespace for its whole life, so a test or a benchmark
     can open one per node namespace and use them all from one process. ``lifetime_s``:
-    the kernel lifetime of every alias added (None: permanent).
+    the kernel lifetime of every alias added (None: permanent). ``mute``: the fine
+    dead-man switch (``mute``), told of every alias before it is added and after it
+    left; None: the lifetime alone.
     """
 
-    def __init__(self, lifetime_s: int | None = None) -> None:
+    def __init__(self, lifetime_s: int | None = None, mute: KernelMute | None = None) -> None:
         if lifetime_s is not None and lifetime_s < 1:
             raise ValueError("an address lifetime is a whole number of seconds, at least 1")
         self._ipr: Any = IPRoute()
@@ -76,6 +80,7 @@ class NetlinkHost:
         self._raw.bind((0, 0))
         self._raw.settimeout(RAW_TIMEOUT_S)
         self._seq = 0
+        self.mute = mute
 
     def close(self) -> None:
         self._ipr.close()
@@ -148,6 +153,13 @@ class NetlinkHost:
             kwargs["flags"] = IFA_F_NODAD
         if self.lifetime_s is not None:
             kwargs.update(valid_lft=self.lifetime_s, preferred_lft=self.lifetime_s)
+        if self.mute is not None:  # live before it can answer: never an unguarded moment
+            try:
+                self.mute.keep(address.ip)
+            except NftError as exc:
+                raise errors.KernelError(
+                    f"adding {address}: the dead-man switch (nftables) refused it: {exc}"
+                ) from exc
         try:
             self._ipr.addr("add", **kwargs)
         except NetlinkError as exc:
@@ -176,6 +188,8 @@ class NetlinkHost:
             return 0
         try:
             marked = self._dump_marked()
+            if self.mute is not None:  # what left the kernel (any room, an expiry) is forgotten
+                self.mute.sync(_ip(m) for m in marked)
             if not marked:
                 return 0
             first = self._seq + 1
@@ -257,9 +271,15 @@ class NetlinkHost:
             self._ipr.addr("del", **kwargs)
         except NetlinkError as exc:
             if exc.code == errno.EADDRNOTAVAIL:
+                self._forget(address.ip)
                 return False
             raise errors.KernelError(f"deleting {address} failed: {exc}") from exc
+        self._forget(address.ip)
         return True
+
+    def _forget(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+        if self.mute is not None:
+            self.mute.forget(ip)
 
 
 def _interface_state(link: Any, addresses: list[HostAddress]) -> InterfaceState:
@@ -390,6 +410,10 @@ class MarkedAddress:
     index: int
     address: bytes
     label: str | None
+
+
+def _ip(marked: MarkedAddress) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(marked.address)
 
 
 def _attr(kind: int, payload: bytes) -> bytes:

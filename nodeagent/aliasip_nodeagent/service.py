@@ -16,8 +16,12 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from aliasip_nodeagent.daemon import Agent, Settings, run_agent
+from aliasip_nodeagent.logfmt import kv
+from aliasip_nodeagent.mute import KernelMute
+from aliasip_nodeagent.nft import NftError
 
 PROG = "aliasip-agent run"
+log = logging.getLogger("aliasip.agent")
 
 
 def run_daemon(args: argparse.Namespace) -> int:
@@ -44,6 +48,7 @@ def run_daemon(args: argparse.Namespace) -> int:
             heartbeat_port=args.heartbeat_port,
             heartbeat_interval_s=args.heartbeat_interval_ms / 1000,
             heartbeat_misses=args.heartbeat_misses,
+            mute_window_ms=args.mute_window_ms,
         )
     except ValueError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
@@ -59,16 +64,43 @@ def run_daemon(args: argparse.Namespace) -> int:
         return 1
     # One thread owns the data path (netlink and packet sockets), created there.
     dataplane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataplane")
-    netlink = dataplane.submit(NetlinkHost, settings.address_lifetime_s).result()
+    mute = dataplane.submit(_open_mute, settings).result()
+    netlink = dataplane.submit(NetlinkHost, settings.address_lifetime_s, mute).result()
     announcer = Announcer()
     try:
         kube = KubeApi(configuration, args.api_timeout)
-        asyncio.run(_main(Agent(settings, kube, netlink, announcer, dataplane)))
+        agent = Agent(settings, kube, netlink, announcer, dataplane, mute=mute)
+        asyncio.run(_main(agent))
     finally:
         dataplane.submit(netlink.close).result()
+        if mute is not None:
+            dataplane.submit(mute.close).result()
         dataplane.shutdown()
         announcer.close()
     return 0
+
+
+def _open_mute(settings: Settings) -> KernelMute | None:
+    """The fine dead-man switch, its tables installed; None (logged) where this host has
+    no libnftables or no nf_tables: the address lifetime alone then (a 2 s window, which
+    the Lease tells standbys by not advertising one)."""
+    if settings.mute_ms == 0:
+        return None
+    try:
+        mute = KernelMute(settings.mute_ms)
+        mute.install()
+    except NftError as exc:
+        log.warning(
+            kv(
+                "mute-unavailable",
+                node=settings.node,
+                error=exc,
+                note="the dead-man switch falls back to address lifetimes (2 s window)",
+            )
+        )
+        return None
+    log.info(kv("mute-installed", node=settings.node, window_ms=settings.mute_ms))
+    return mute
 
 
 async def _main(agent: Agent) -> None:

@@ -37,6 +37,10 @@ from aliasip_api.lease import AgentLease
 OVERDUE_S = 1.0
 # How often an overdue or lapsed holder is probed while its silence is being proven.
 PROBE_EVERY_S = 0.25
+# Added to a holder's advertised mute window: an nftables element's timeout is checked
+# against jiffies at each lookup (one tick: 4 ms at HZ=250), and the refresh that set it
+# committed a moment after the holder's agent last ran.
+MUTE_SLACK_S = 0.05
 
 Key = tuple[str, str]  # (AliasIP, holder)
 
@@ -72,12 +76,25 @@ class Silences:
         """Record a silent probe that ended at ``at``; the start of the silent run."""
         return self._first.setdefault(key, at)
 
-    def proven_at(self, key: Key, handover_until: datetime | None) -> datetime | None:
-        """From when the silence of ``key`` counts as evidence; None if none is recorded."""
+    def proven_at(
+        self, key: Key, handover_until: datetime | None, window_s: float | None = None
+    ) -> datetime | None:
+        """From when the silence of ``key`` counts as evidence; None if none is recorded.
+        ``window_s``: the holder's own window (its advertised mute window), if it has one
+        shorter than the lifetime's."""
         first = self._first.get(key)
         if first is None:
             return None
-        proven = first + timedelta(seconds=self.window_s)
+        window = timedelta(seconds=self.window_s if window_s is None else window_s)
+        proven = first + window
         if handover_until is not None:
-            proven = max(proven, handover_until + timedelta(seconds=self.window_s))
+            proven = max(proven, handover_until + window)
         return proven
+
+
+def holder_window_s(lease: AgentLease | None, coarse_s: float) -> float:
+    """How long a holder's aliases may answer after its agent stopped: its advertised mute
+    window (``mute``) plus the kernel's timer slack, else the lifetime's ``coarse_s``."""
+    if lease is None or lease.mute_window_ms is None:
+        return coarse_s
+    return min(coarse_s, lease.mute_window_ms / 1000 + MUTE_SLACK_S)

@@ -37,7 +37,7 @@ from aliasip_nodeagent.logfmt import kv
 from aliasip_nodeagent.placement import AliasRequest, decide_placement
 from aliasip_nodeagent.reconcile import Observed, requests_for
 from aliasip_nodeagent.report import Outcome
-from aliasip_nodeagent.silence import PROBE_EVERY_S, Silences, watch_from
+from aliasip_nodeagent.silence import PROBE_EVERY_S, Silences, holder_window_s, watch_from
 from aliasip_nodeagent.watch import lease_lapsed, report_due, watched_holder
 
 log = logging.getLogger("aliasip.agent")
@@ -156,7 +156,8 @@ class HolderWatch:
             self.silences.forget(key)
             self._answered_while_missed(holder)
         elif self.silences.silent(key, observed_at) == observed_at:
-            self._log_silent(obs.name, holder, observed_at, self.silences.proven_at(key, handover))
+            proven = self.silences.proven_at(key, handover, self._window(lease))
+            self._log_silent(obs.name, holder, observed_at, proven)
         next_probe = observed_at + timedelta(seconds=PROBE_EVERY_S)
         if not lapsed:
             expires = lease.expires_at if lease is not None else None
@@ -164,7 +165,7 @@ class HolderWatch:
             self._wake_at(min(next_probe, expires + slack) if expires else next_probe)
             return None
         if not heard:
-            proven = self.silences.proven_at(key, handover)
+            proven = self.silences.proven_at(key, handover, self._window(lease))
             if proven is not None and observed_at < proven:
                 self._wake_at(min(proven, next_probe))
                 return None
@@ -172,6 +173,9 @@ class HolderWatch:
             return None
         log.info(kv("holder-probed", node=self.node, aliasip=obs.name, holder=holder, heard=heard))
         return {"heard": heard, "observed_at": observed_at, "fresh": True}
+
+    def _window(self, lease: AgentLease | None) -> float:
+        return holder_window_s(lease, self.silences.window_s)
 
     def _log_silent(
         self, aliasip: str, holder: str, since: datetime, proven: datetime | None
@@ -184,7 +188,7 @@ class HolderWatch:
                 holder=holder,
                 since=since.isoformat(timespec="milliseconds"),
                 evidence_at=proven.isoformat(timespec="milliseconds") if proven else None,
-                note="silence counts once it outlasts the holder's address lifetime",
+                note="silence counts once it outlasts the holder's dead-man window",
             )
         )
 

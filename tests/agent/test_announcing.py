@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from aliasip_nodeagent.announcing import Announcements, Token
+from aliasip_nodeagent.announcing import Announcements, Gate, Token
 from aliasip_nodeagent.dataplane import ProbeOutcome
 from aliasip_nodeagent.hoststate import HeldAlias, IPAddress
 from aliasip_nodeagent.placement import AliasRequest, Placement
@@ -224,3 +224,15 @@ def test_refresh_and_defend_only_while_held(executor: ThreadPoolExecutor) -> Non
         await a.refresh(kept, [PLACEMENT], every_s=0)
 
     assert drive(executor, body).sent == [IP, IP]
+
+
+def test_no_frame_for_an_address_the_dead_man_switch_no_longer_vouches_for() -> None:
+    """R9's fine switch: nftables never sees a packet socket's frames, so the gate asks
+    the mute right before each one (a round queued before a freeze, sent after the thaw)."""
+    vouched = {True}
+    gate = Gate(vouched=lambda _ip: True in vouched)
+    address, token = ipaddress.ip_address("198.18.0.50"), Token("uid", 3)
+    gate.set(address, token)
+    assert gate.send_if(address, token, lambda: 1) == 1
+    vouched.clear()  # the window ran out before the refresher could renew it
+    assert gate.send_if(address, token, lambda: 1) == 0

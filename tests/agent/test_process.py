@@ -19,6 +19,7 @@ from aliasip_lab.capture import Capture
 from aliasip_lab.nsenter import netns
 from tests.agent.support import ALIAS, ALIASIPS, Cluster
 from tests.api.support import eventually
+from tests.netns.test_observer import observe
 
 
 def _ping(lab: Cluster) -> None:
@@ -115,19 +116,29 @@ def test_sigterm_hands_over_and_the_next_agent_adopts_without_a_blip(lab: Cluste
     assert "event=hold " not in lab.log("node1").split("event=start")[-1]  # adopted, not re-added
 
 
-def test_a_killed_agents_alias_expires_and_its_silence_counts_only_after_the_window(
+def test_a_killed_agents_alias_is_muted_at_once_and_its_silence_counts_after_the_window(
     lab: Cluster,
 ) -> None:
-    """The dead-man switch: nobody renews a SIGKILLed agent's alias, so its kernel deletes
-    it within the lifetime plus the kernel's check (1 s + at most 1 s); a standby reports
-    the silence only once the silence has lasted that window."""
+    """The dead-man switch, both parts (docs/design.md R9): nobody refreshes a SIGKILLed
+    agent's nftables elements, so its kernel stops answering for the alias within the
+    mute window it advertised (200 ms as shipped), asked on the wire by broadcast
+    requests; the address itself leaves with its lifetime (1 s + at most 1 s); a standby
+    reports the silence only once it has lasted the holder's window (plus timer slack)."""
     _held_by_node1(lab)
     lab.wait_view("node2", "standby", 1)
     assert _lifetime_s(lab, "node1") <= 1
+    advertised = ((lab.lease("node1") or {}).get("metadata") or {}).get("annotations", {})
+    assert advertised.get("aliasip.io/mute-window-ms") == "200"
+    assert observe(lab.lan, ALIAS, seconds=0.3)["aliases"][ALIAS]["answered"] > 0
     killed = time.monotonic()
     lab.stop_agent("node1", signal.SIGKILL)
+    time.sleep(0.2 + 0.05)  # the window, and the kernel's tick
+    muted_after = time.monotonic() - killed
+    seen = observe(lab.lan, ALIAS, seconds=0.3)["aliases"][ALIAS]
+    if lab.holds("node1"):  # still in the kernel (its lifetime runs), but mute
+        assert seen["answered"] == 0, (muted_after, seen)
     lab.wait_holds("node1", False, timeout=5)
-    assert time.monotonic() - killed <= 2.0 + 0.3  # the window (+ this test's polling)
+    assert time.monotonic() - killed <= 2.0 + 0.3  # the lifetime's window (+ polling)
 
     def silent_report() -> dict[str, Any] | None:
         view = lab.view("node2")
@@ -135,7 +146,7 @@ def test_a_killed_agents_alias_expires_and_its_silence_counts_only_after_the_win
 
     view = eventually(silent_report, timeout=10, interval=0.05)
     first = _log_field(lab.log("node2"), "holder-silent", "since")
-    assert kubetime.parse_time(view["observedAt"]) - first >= timedelta(seconds=2.0)
+    assert kubetime.parse_time(view["observedAt"]) - first >= timedelta(seconds=0.25)
     assert not lab.holds("node2")  # the agent reports; only the operator moves the alias
 
 
@@ -234,7 +245,15 @@ def test_an_agent_started_on_a_dead_link_drops_what_it_finds_there(lab: Cluster)
     assert lab.holds("node1")  # the dead agent's alias stays in the kernel
     lab.start_agent("node1")
     lab.wait_holds("node1", False, timeout=5)
-    assert 'reason="no carrier at start"' in lab.log("node1")
+    # Started after the dead agent's mute window: muted, so never adopted (R9); within
+    # it, the dead link is what deletes it. (Logged right after the kernel call returns.)
+    eventually(
+        lambda: (
+            'reason="muted before this agent started (not adopted)"' in lab.log("node1")
+            or 'reason="no carrier at start"' in lab.log("node1")
+        ),
+        timeout=2,
+    )
 
 
 def test_link_loss_is_reported_as_an_error(lab: Cluster) -> None:
@@ -278,8 +297,9 @@ def test_standby_hears_a_handed_over_holder_then_calls_it_silent_only_after_the_
 
     lab.lan.set_link(node1, up=False)
     view = eventually(lambda: observed(False), timeout=15, interval=0.1)
-    assert kubetime.parse_time(view["observedAt"]) >= until + timedelta(seconds=2.0)
-    assert not lab.holds("node1")  # the kernel let it go when the handover ended
+    # The handover, then the mute window node1 advertised (200 ms) and the timer slack.
+    assert kubetime.parse_time(view["observedAt"]) >= until + timedelta(seconds=0.25)
+    lab.wait_holds("node1", False, timeout=3)  # the kernel lets it go (lifetime's check)
     assert not lab.holds("node2")  # the agent reports; only the operator moves the alias
 
 

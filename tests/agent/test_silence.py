@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aliasip_api import kubetime
-from aliasip_api.lease import HANDOVER_ANNOTATION, AgentLease
+from aliasip_api.lease import HANDOVER_ANNOTATION, MUTE_ANNOTATION, AgentLease
 from aliasip_nodeagent.daemon import Agent, Settings
 from aliasip_nodeagent.deadman import expiry_window_s
-from aliasip_nodeagent.silence import OVERDUE_S, Silences, watch_from
+from aliasip_nodeagent.silence import MUTE_SLACK_S, OVERDUE_S, Silences, holder_window_s, watch_from
 from tests.agent.test_inprocess import FakeApi, FakeKernel, FakeListener, FakeWire, aliasip
 
 T0 = datetime(2026, 12, 7, 6, 0, 0, tzinfo=UTC)
@@ -47,6 +47,34 @@ def test_a_handover_delays_the_evidence_until_it_ended() -> None:
     s.silent(KEY, at(1))
     assert s.proven_at(KEY, at(10)) == at(12)
     assert s.proven_at(KEY, at(0)) == at(3)  # a handover long over changes nothing
+
+
+def test_a_holder_that_advertises_a_mute_window_is_silent_after_it() -> None:
+    """R9's fine switch: the holder's own window (plus timer slack) replaces the lifetime's
+    2 s; a missing, malformed or longer one leaves the lifetime's (the safe side)."""
+
+    def holder(mute: int | None) -> AgentLease:
+        return AgentLease("node2", T0, 3, mute_window_ms=mute)
+
+    assert holder_window_s(holder(200), 2.0) == 0.2 + MUTE_SLACK_S
+    assert holder_window_s(holder(None), 2.0) == 2.0
+    assert holder_window_s(None, 2.0) == 2.0
+    assert holder_window_s(holder(60_000), 2.0) == 2.0
+    s = Silences(window_s=2.0)
+    s.silent(KEY, at(1))
+    assert s.proven_at(KEY, None, 0.25) == at(1.25)
+    assert s.proven_at(KEY, at(10), 0.25) == at(10.25)  # a handover still counts whole
+
+
+def test_the_standby_reads_the_window_from_the_holders_lease() -> None:
+    s = standby(mute_ms="200")
+    assert "holderHeard" not in s.pass_at(3.1)  # lapsed, first silent probe
+    view = s.pass_at(3.1 + 0.2 + MUTE_SLACK_S + 0.01)
+    assert view["holderHeard"] is False  # not 2 s later: the holder's mute window
+    for bad in ("0", "-5", "soon"):
+        s = standby(mute_ms=bad)
+        s.pass_at(3.1)
+        assert "holderHeard" not in s.pass_at(4.0), bad  # the lifetime's 2 s
 
 
 def test_only_watched_keys_are_kept() -> None:
@@ -91,7 +119,7 @@ class Standby:
         return view
 
 
-def standby(handover_until: datetime | None = None) -> Standby:
+def standby(handover_until: datetime | None = None, mute_ms: str | None = None) -> Standby:
     obj = aliasip("node2", 1, 10)
     clock = [T0]
     wire, api = FakeWire(), FakeApi(obj)
@@ -114,10 +142,11 @@ def standby(handover_until: datetime | None = None) -> Standby:
             "renewTime": kubetime.format_micro_time(T0),
         },
     }
+    annotations = lease["metadata"].setdefault("annotations", {})
     if handover_until is not None:
-        lease["metadata"]["annotations"] = {
-            HANDOVER_ANNOTATION: kubetime.format_micro_time(handover_until)
-        }
+        annotations[HANDOVER_ANNOTATION] = kubetime.format_micro_time(handover_until)
+    if mute_ms is not None:
+        annotations[MUTE_ANNOTATION] = mute_ms
     agent.leases.put(lease)
     agent.leases.synced = True
     return Standby(agent, wire, api, clock)

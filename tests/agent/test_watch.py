@@ -100,6 +100,11 @@ def test_parse_lease() -> None:
     assert parse_lease(body).expires_at == NOW + 3 * S
     bad = parse_lease({"spec": {"renewTime": "yesterday", "leaseDurationSeconds": 0}})
     assert bad == AgentLease(None, None, None) and bad.expires_at is None
+    muted = {**body, "metadata": {"annotations": {"aliasip.io/mute-window-ms": "200"}}}
+    assert parse_lease(muted).mute_window_ms == 200
+    for raw in ("0", "-1", "0.2", "fast"):  # malformed: no window (the lifetime's, safe)
+        odd = {**body, "metadata": {"annotations": {"aliasip.io/mute-window-ms": raw}}}
+        assert parse_lease(odd).mute_window_ms is None, raw
 
 
 def seen(heard: bool | None, at: datetime | None) -> NodeView:
