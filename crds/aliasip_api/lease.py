@@ -26,9 +26,13 @@ MONITOR_ANNOTATION = "aliasip.io/monitor"
 # How long after its agent stops the node's aliases may still answer, in ms: the fine
 # dead-man switch (docs/design.md, R9). Without it, the address lifetime's window.
 MUTE_ANNOTATION = "aliasip.io/mute-window-ms"
+# The nodes this agent proved silent (docs/design.md, "Evidence per node"): heartbeats
+# missed and a wire probe silent for the node's dead-man window, as
+# ``node=<since, RFC 3339 micro>`` separated by commas. One write per observation.
+SILENT_ANNOTATION = "aliasip.io/silent"
 # The annotations an agent writes with every renewal (set when it has a value, removed
 # otherwise); the handover annotation is written apart, on a graceful stop only.
-AGENT_ANNOTATIONS = (MONITOR_ANNOTATION, MUTE_ANNOTATION)
+AGENT_ANNOTATIONS = (MONITOR_ANNOTATION, MUTE_ANNOTATION, SILENT_ANNOTATION)
 
 
 def agent_lease_name(node: str) -> str:
@@ -50,6 +54,12 @@ class AgentLease:
     handover_until: datetime | None = None
     monitor: str | None = None
     mute_window_ms: int | None = None
+    # (node, since) for each node this agent proved silent, sorted by node
+    silent: tuple[tuple[str, datetime], ...] = ()
+
+    def silent_since(self, node: str) -> datetime | None:
+        """Since when this Lease's agent says ``node`` is silent, or None."""
+        return next((since for name, since in self.silent if name == node), None)
 
     @property
     def expires_at(self) -> datetime | None:
@@ -100,12 +110,33 @@ def parse_lease(obj: Mapping[str, Any]) -> AgentLease:
         handover_until=_handover_until(obj),
         monitor=_annotation(obj, MONITOR_ANNOTATION),
         mute_window_ms=_mute_window_ms(obj),
+        silent=parse_silent(_annotation(obj, SILENT_ANNOTATION)),
     )
 
 
 def _annotation(obj: Mapping[str, Any], name: str) -> str | None:
     raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(name)
     return None if raw is None else str(raw)
+
+
+def format_silent(silent: Mapping[str, datetime]) -> str:
+    """The silent annotation's value (``parse_silent`` reads it back)."""
+    return ",".join(f"{node}={kubetime.format_micro_time(silent[node])}" for node in sorted(silent))
+
+
+def parse_silent(raw: str | None) -> tuple[tuple[str, datetime], ...]:
+    """The silent annotation's pairs; a malformed entry is dropped (no evidence: the safe
+    side), never the whole Lease."""
+    found: dict[str, datetime] = {}
+    for entry in (raw or "").split(","):
+        node, equals, stamp = entry.strip().partition("=")
+        if not equals or not node:
+            continue
+        try:
+            found[node] = kubetime.parse_time(stamp)
+        except ValueError:
+            continue
+    return tuple(sorted(found.items()))
 
 
 def _mute_window_ms(obj: Mapping[str, Any]) -> int | None:

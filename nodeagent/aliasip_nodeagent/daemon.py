@@ -55,7 +55,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from aliasip_api.lease import MONITOR_ANNOTATION, MUTE_ANNOTATION, agent_lease_name
+from aliasip_api.lease import (
+    MONITOR_ANNOTATION,
+    MUTE_ANNOTATION,
+    SILENT_ANNOTATION,
+    agent_lease_name,
+    format_silent,
+)
 from aliasip_nodeagent import errors
 from aliasip_nodeagent.announcing import Announcements
 from aliasip_nodeagent.carrier import CarrierWatch
@@ -218,6 +224,7 @@ class Agent:
             wake=lambda: self.wake(watch=True),
             now=now,
             heartbeat=lambda node: self.monitoring.heard(node),
+            proved=lambda: self.liveness.renew_soon(),
         )
         # The monitoring path: heartbeats to and from the peers (off without keys).
         self.monitoring = MonitoringPath(
@@ -349,14 +356,17 @@ class Agent:
         return self.liveness.fenced
 
     def _lease_annotations(self) -> dict[str, str]:
-        """Written with every renewal: where this agent hears heartbeats, and how long its
-        aliases may answer after it stops (standbys wait that long: R9)."""
+        """Written with every renewal: where this agent hears heartbeats, how long its
+        aliases may answer after it stops (standbys wait that long: R9), and the nodes it
+        proved silent (evidence per node: the operator moves all their AliasIPs)."""
         found = {}
         monitor = self.monitoring.annotation()
         if monitor:
             found[MONITOR_ANNOTATION] = monitor
         if self.mute is not None:
             found[MUTE_ANNOTATION] = str(self.mute.window_ms)
+        if self.holders.silent_nodes:
+            found[SILENT_ANNOTATION] = format_silent(self.holders.silent_nodes)
         return found
 
     def _forget_kernel(self) -> None:

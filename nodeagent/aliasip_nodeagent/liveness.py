@@ -41,6 +41,8 @@ log = logging.getLogger("aliasip.agent")
 GUARD_INTERVAL_S = 1.0
 # A graceful stop waits this long for the handover's Lease write, then stops without one.
 HANDOVER_WRITE_TIMEOUT_S = 2.0
+# A renewal asked for early (``renew_soon``) comes at least this long after the last one.
+SOON_GAP_S = 0.2
 IO = Callable[..., Awaitable[Any]]
 
 
@@ -103,6 +105,7 @@ class Liveness:
         self._annotations = annotations
         self._reconnected = reconnected
         self._failing = False  # the last renewal failed
+        self._soon = asyncio.Event()  # renew now: an annotation changed (``renew_soon``)
         self.fenced = False
         self.renewed_at: float | None = None
         self.started_at = time.monotonic()
@@ -151,7 +154,22 @@ class Liveness:
                     self._acquired()
                 if self.fenced and await self._resume():
                     self.fenced = False
-            await asyncio.sleep(max(0.0, started + s.renew_interval_s - time.monotonic()))
+            await self._pause(started)
+
+    def renew_soon(self) -> None:
+        """Renew now rather than at the next interval: an annotation changed that others
+        act on (a node proven silent). At most one extra write per ``SOON_GAP_S``."""
+        self._soon.set()
+
+    async def _pause(self, started: float) -> None:
+        """Until the next renewal: the interval, or earlier when asked (``renew_soon``)."""
+        due = started + self.settings.renew_interval_s
+        try:
+            await asyncio.wait_for(self._soon.wait(), max(0.0, due - time.monotonic()))
+        except TimeoutError:
+            return
+        self._soon.clear()
+        await asyncio.sleep(max(0.0, started + SOON_GAP_S - time.monotonic()))
 
     def fence_deadline(self) -> float:
         s = self.settings

@@ -72,6 +72,10 @@ class Silences:
         for key in [k for k in self._first if k not in keys]:
             del self._first[key]
 
+    def first(self, key: Key) -> datetime | None:
+        """The first silent probe of the current run for ``key``, if any."""
+        return self._first.get(key)
+
     def silent(self, key: Key, at: datetime) -> datetime:
         """Record a silent probe that ended at ``at``; the start of the silent run."""
         return self._first.setdefault(key, at)

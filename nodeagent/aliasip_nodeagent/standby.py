@@ -66,9 +66,12 @@ class HolderWatch:
         wake: Callable[[], None],
         now: Callable[[], datetime],
         heartbeat: Callable[[str], bool | None] = lambda _node: None,
+        proved: Callable[[], None] = lambda: None,
     ) -> None:
         """``heartbeat(node)``: whether the monitoring path heard ``node`` lately (True),
-        missed it (False), or does not cover it (None)."""
+        missed it (False), or does not cover it (None). ``proved``: called when the set of
+        nodes proven silent (``silent_nodes``) changed: the agent writes it to its Lease
+        at once, one write per observation."""
         self.node = node
         self._heartbeat = heartbeat
         self.renew_interval_s = renew_interval_s
@@ -92,6 +95,10 @@ class HolderWatch:
         # when a node's heartbeats were missed while it answered.
         self._path_broken: set[str] = set()
         self._missed_since: dict[str, datetime] = {}
+        # Evidence per node (docs/design.md): each node whose heartbeats are missed and
+        # whose wire stayed silent for its dead-man window, since its first silent probe.
+        self.silent_nodes: dict[str, datetime] = {}
+        self._proved = proved
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -113,6 +120,8 @@ class HolderWatch:
         keys = {(obs.name, h) for obs in observed if (h := watched_holder(self.node, obs))}
         self.watched = frozenset(holder for _, holder in keys)
         self.silences.keep_only(keys)
+        for gone in [n for n in self.silent_nodes if n not in self.watched]:
+            self._unprove(gone)
         for obs in observed:
             holder = watched_holder(self.node, obs)
             if holder is None or obs.spec is None:
@@ -154,10 +163,13 @@ class HolderWatch:
             return None  # this node cannot look (its own link is down ...): say nothing
         if heard:
             self.silences.forget(key)
+            self._unprove(holder)
             self._answered_while_missed(holder)
         elif self.silences.silent(key, observed_at) == observed_at:
             proven = self.silences.proven_at(key, handover, self._window(lease))
             self._log_silent(obs.name, holder, observed_at, proven)
+        if not heard:
+            self._maybe_prove(key, holder, lease, observed_at)
         next_probe = observed_at + timedelta(seconds=PROBE_EVERY_S)
         if not lapsed:
             expires = lease.expires_at if lease is not None else None
@@ -173,6 +185,38 @@ class HolderWatch:
             return None
         log.info(kv("holder-probed", node=self.node, aliasip=obs.name, holder=holder, heard=heard))
         return {"heard": heard, "observed_at": observed_at, "fresh": True}
+
+    def _maybe_prove(
+        self, key: tuple[str, str], holder: str, lease: AgentLease | None, at: datetime
+    ) -> None:
+        """Evidence per node: ``holder``'s heartbeats are missed and the silence of one of
+        its AliasIPs has lasted its dead-man window: the node is silent since the first
+        silent probe, told once (not once per AliasIP) through this agent's Lease."""
+        if holder in self.silent_nodes or self._path(holder) is not False:
+            return
+        handover = lease.handover_until if lease is not None else None
+        proven = self.silences.proven_at(key, handover, self._window(lease))
+        since = self.silences.first(key)
+        if proven is None or since is None or at < proven:
+            return
+        self.silent_nodes[holder] = since
+        log.info(
+            kv(
+                "node-silent",
+                node=self.node,
+                peer=holder,
+                since=since.isoformat(timespec="milliseconds"),
+                note="heartbeats missed and its wire silent for its dead-man window: "
+                "reported once, for every AliasIP it holds",
+            )
+        )
+        self._proved()
+
+    def _unprove(self, holder: str) -> None:
+        """``holder`` answered, was heard, or is no longer watched: no evidence any more."""
+        if self.silent_nodes.pop(holder, None) is not None:
+            log.info(kv("node-heard", node=self.node, peer=holder))
+            self._proved()
 
     def _window(self, lease: AgentLease | None) -> float:
         return holder_window_s(lease, self.silences.window_s)
@@ -226,6 +270,7 @@ class HolderWatch:
         if heard is True:
             self._path_broken.discard(holder)
             self._missed_since.pop(holder, None)
+            self._unprove(holder)
         if heard is False and holder in self._path_broken:
             return None
         return heard

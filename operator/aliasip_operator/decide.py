@@ -33,6 +33,10 @@ The rules, in the order they apply (each one is a branch below):
    (Node not Ready or gone, or a fresh probe heard nobody), fail over: ``activeNode`` :=
    the best eligible standby at once, epoch+1, phase Switching; its own probe before
    adding is the last guard. No eligible standby: ``activeNode`` None, Unavailable.
+   The same failover comes before the Lease lapses when the holder's peers proved it
+   silent (``health.peer_silence``, evidence per node: every other live candidate, at
+   least two, missed its heartbeats and heard its wire silent for its dead-man window,
+   since after its last renewal): one observation moves every AliasIP it holds.
 3. The holder's agent is alive but the holder cannot or should not serve (it reports an
    error at the current epoch, is no longer a candidate, is not Ready, or is cordoned):
    planned move to the best eligible standby (or the requested one). With no eligible
@@ -270,6 +274,9 @@ class _Planner:
         health = self.health
         if not health.lease_valid(holder):
             return self._holder_lost(holder)
+        peers = health.peer_silence(holder)
+        if peers is not None:  # evidence per node: its Lease has not lapsed yet
+            return self._failover(holder, f"{holder} is silent: {peers.why}", peers.since)
         trouble = health.trouble(holder)
         if trouble is not None:
             return self._hand_over(holder, trouble)
@@ -486,6 +493,9 @@ class _Planner:
     def _lost_release(self, releasing: str) -> str:
         """Why a move goes on without ``releasing``'s release (it is provably silent)."""
         health = self.health
+        peers = health.peer_silence(releasing)
+        if peers is not None:
+            return f"{releasing} was asked to release the addresses, but {peers.why}"
         expiry = health.lease_expiry(releasing)
         lost = f"{releasing} was asked to release the addresses, but its agent lost its Lease"
         if expiry is not None:

@@ -14,6 +14,11 @@ state, so it is at least as new as anything the watch can still deliver), record
 with ``confirm``, and decides again on ``merged``. A view that says "valid" needs no proof:
 at worst it delays a failover until the watch catches up, never causes a wrong move.
 
+Evidence per node rests on a Lease too: peers say a node is silent since a moment after
+its agent last renewed. So a node some peer claims silent is read as well, once after
+the latest such moment: an agent alive after all has renewed since, and that read shows
+it (``claimed_silent``).
+
 Pure: no I/O, times passed in; ``handlers`` does the reads.
 """
 
@@ -35,6 +40,16 @@ def invalid_since(lease: AgentLease | None, node: str) -> datetime | None:
     if lease.holder == node:
         return lease.expires_at
     return lease.renew_time
+
+
+def claimed_silent(view: Mapping[str, AgentLease]) -> dict[str, datetime]:
+    """Per node some agent Lease claims silent (evidence per node), the latest claim."""
+    claims: dict[str, datetime] = {}
+    for lease in view.values():
+        for node, since in lease.silent:
+            if node not in claims or since > claims[node]:
+                claims[node] = since
+    return claims
 
 
 def newer(a: AgentLease | None, b: AgentLease | None) -> bool:
@@ -81,16 +96,21 @@ class LeaseViews:
     def unproven(
         self, nodes: Iterable[str], view: Mapping[str, AgentLease], now: datetime
     ) -> list[str]:
-        """The nodes among ``nodes`` whose Lease ``view`` says does not vouch at ``now``
-        without a read made at or after the moment it stopped vouching: they must be
-        read before a decision resting on them is written. Sorted, no duplicates."""
+        """The nodes among ``nodes`` whose Lease ``view`` says does not vouch at ``now``,
+        or that a peer claims silent, without a read made at or after the moment it
+        stopped vouching (or the claim's moment): they must be read before a decision
+        resting on them is written. Sorted, no duplicates."""
+        claims = claimed_silent(view)
         found = []
         for node in sorted(set(nodes)):
             lease = view.get(node)
+            known = self.confirmed.get(node)
+            if node in claims and (known is None or known < claims[node]):
+                found.append(node)
+                continue
             if lease is not None and lease.valid_for(node, now):
                 continue
             since = invalid_since(lease, node)
-            known = self.confirmed.get(node)
             if known is None or (since is not None and known < since):
                 found.append(node)
         return found

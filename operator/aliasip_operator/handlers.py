@@ -194,6 +194,8 @@ class Context:
             return
         self.lease_states[node] = state
         self.queue.add_all(self.involvement.involving(node))
+        for silent, _since in state.silent:  # evidence per node: every AliasIP it is in
+            self.queue.add_all(self.involvement.involving(silent))
 
 
 def _version(body: Mapping[str, Any]) -> int:

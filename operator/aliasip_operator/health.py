@@ -18,9 +18,19 @@ The judgements, and why:
   node is silent if kubelet is gone too (Node not Ready, or no Node) or a standby's probe
   made after the Lease expired heard nobody. Else it is unknown: most likely only the
   agent died, and the node still serves (not a failover; the restarted agent adopts).
+- *silent by its peers' evidence* (``peer_silence``, evidence per node): every live
+  candidate other than the node (at least two) says in its agent Lease that it missed
+  the node's heartbeats and probed its wire silent for the node's dead-man window,
+  since a moment after the node's agent last renewed its Lease. Then the node's kernel
+  is muted or gone (docs/design.md, R9 and "Evidence per node") whatever its Lease still
+  says, and every AliasIP it holds moves, each from that one observation. Two reporters
+  at least, and all of them: one standby cut off the LAN with its carrier up hears
+  everybody silent, and must not move anything by itself. With fewer (a two-node
+  cluster) the Lease's lapse is waited for, as before.
 - *clear* (provably not holding at the current epoch): the node reported ``released``,
   ``standby`` or ``error`` at an epoch at least the current one, or its agent is gone and
-  the node is silent. Only then may another node be assigned.
+  the node is silent, or its peers proved it silent. Only then may another node be
+  assigned.
 
 The agents' side of this, which the decision relies on: ``state`` first says whether the
 node holds the addresses. ``error`` means it holds none and cannot serve them now (link
@@ -46,6 +56,8 @@ HOLDER_ERROR = "HolderError"
 NOT_A_CANDIDATE = "NotACandidate"
 NODE_NOT_READY = "NodeNotReady"
 NODE_CORDONED = "NodeCordoned"
+# Evidence per node is taken from this many live candidates at least (all of them).
+MIN_PEER_REPORTERS = 2
 
 
 class Silence(Enum):
@@ -61,6 +73,15 @@ class Verdict:
     """A ``Silence`` judgement and its reason, phrased to follow "because"."""
 
     silence: Silence
+    why: str
+
+
+@dataclass(frozen=True)
+class PeerSilence:
+    """Evidence per node: the node is silent since ``since`` (the earliest report), in
+    words (``why``, phrased to follow "because")."""
+
+    since: datetime
     why: str
 
 
@@ -108,11 +129,35 @@ class Health:
         except ValueError:
             return len(self.candidates)
 
+    def peer_silence(self, node: str) -> PeerSilence | None:
+        """``node`` proven silent by every other live candidate (at least two), each
+        since after its agent's last Lease renewal; None otherwise (see the module doc)."""
+        lease = self.observed.leases.get(node)
+        renewed = lease.renew_time if lease is not None and lease.holder == node else None
+        reporters = [c for c in self.candidates if c != node and self.lease_valid(c)]
+        if len(reporters) < MIN_PEER_REPORTERS:
+            return None
+        sinces = []
+        for reporter in reporters:
+            since = self.observed.leases[reporter].silent_since(node)
+            if since is None or since > self.now or (renewed is not None and since <= renewed):
+                return None
+            sinces.append(since)
+        first = min(sinces)
+        verb = _verb(reporters, "hears", "hear")
+        why = (
+            f"{_names(reporters)} {verb} neither its heartbeats nor its addresses since "
+            f"{kubetime.format_time(first)}"
+        )
+        return PeerSilence(first, why)
+
     def unfit(self, node: str) -> str | None:
         """Why ``node`` may not become the holder (phrased to follow its name), or None."""
         why = self._unfit_node(node)
         if why is not None:
             return why
+        if self.peer_silence(node) is not None:
+            return "is silent on the wire (its peers' evidence)"
         view = self.view(node)
         if view is not None and view.state is NodeState.ERROR:
             return "reports an error" + (f": {view.message}" if view.message else "")
@@ -222,6 +267,9 @@ class Health:
         and only from nodes whose own agent is alive (a dead agent's last word is stale).
         Any standby still hearing an answer wins.
         """
+        peers = self.peer_silence(node)
+        if peers is not None:
+            return Verdict(Silence.SILENT, peers.why)
         expiry = self.lease_expiry(node)
         if expiry is None and self.status.last_transition is not None:
             expiry = self.status.last_transition.started_at
@@ -263,6 +311,8 @@ class Health:
         """Whether ``node`` provably does not hold the addresses: released, or gone."""
         if self.released(node):
             return True
+        if self.peer_silence(node) is not None:
+            return True
         return not self.lease_valid(node) and self.silence(node).silence is Silence.SILENT
 
     def laggards(self, target: str) -> tuple[str, ...]:
@@ -276,7 +326,10 @@ class Health:
             sorted(
                 name
                 for name, view in self.status.nodes.items()
-                if name != target and view.state is NodeState.HOLDING and self.lease_valid(name)
+                if name != target
+                and view.state is NodeState.HOLDING
+                and self.lease_valid(name)
+                and self.peer_silence(name) is None
             )
         )
 

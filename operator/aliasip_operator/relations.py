@@ -105,13 +105,15 @@ class LeaseState:
     holder: str | None
     valid: bool
     expires_at: datetime | None
+    # the nodes this node's agent says are silent (evidence per node), with since when
+    silent: tuple[tuple[str, datetime], ...] = ()
 
     @classmethod
     def of(cls, lease: AgentLease | None, node: str, now: datetime) -> LeaseState:
         if lease is None:
             return cls(None, False, None)
         valid = lease.valid_for(node, now)
-        return cls(lease.holder, valid, None if valid else lease.expires_at)
+        return cls(lease.holder, valid, None if valid else lease.expires_at, lease.silent)
 
 
 def changed_findings(

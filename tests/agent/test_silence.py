@@ -12,7 +12,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aliasip_api import kubetime
-from aliasip_api.lease import HANDOVER_ANNOTATION, MUTE_ANNOTATION, AgentLease
+from aliasip_api.lease import (
+    HANDOVER_ANNOTATION,
+    MUTE_ANNOTATION,
+    SILENT_ANNOTATION,
+    AgentLease,
+    parse_silent,
+)
 from aliasip_nodeagent.daemon import Agent, Settings
 from aliasip_nodeagent.deadman import expiry_window_s
 from aliasip_nodeagent.silence import MUTE_SLACK_S, OVERDUE_S, Silences, holder_window_s, watch_from
@@ -202,6 +208,40 @@ def test_missed_heartbeats_start_the_probe_before_any_renewal_is_late() -> None:
     assert s.wire.probes == 1
     assert "holderHeard" not in s.pass_at(2.3)  # silent since 0.4: proven at 2.4 ...
     assert s.pass_at(3.05)["holderHeard"] is False  # ... reported once the Lease lapsed
+
+
+def test_a_node_missed_and_silent_for_its_window_is_told_once_for_all_its_aliasips() -> None:
+    """Evidence per node: heartbeats missed and the wire silent for the holder's dead-man
+    window (its advertised 200 ms + slack) make one claim in this agent's Lease, written
+    at once (not once per AliasIP, not at the next renewal); heard again, it is withdrawn.
+    Nothing is written per AliasIP before the Lease lapses."""
+    s = standby(mute_ms="200")
+    heard: list[bool] = [False]
+    s.agent.holders._heartbeat = lambda node: heard[0]
+    asked: list[int] = []
+    s.agent.liveness.renew_soon = lambda: asked.append(1)  # type: ignore[method-assign]
+    assert "holderHeard" not in s.pass_at(0.4)  # missed: the first silent probe
+    assert s.agent.holders.silent_nodes == {} and asked == []
+    assert "holderHeard" not in s.pass_at(0.4 + 0.2 + MUTE_SLACK_S)  # the window is over
+    assert s.agent.holders.silent_nodes == {"node2": at(0.4)}
+    assert asked == [1]
+    claim = s.agent._lease_annotations()[SILENT_ANNOTATION]
+    assert parse_silent(claim) == (("node2", at(0.4)),)
+    s.pass_at(0.9)
+    assert asked == [1]  # told once
+    heard[0] = True
+    s.pass_at(1.0)
+    assert s.agent.holders.silent_nodes == {} and asked == [1, 1]
+    assert SILENT_ANNOTATION not in s.agent._lease_annotations()
+
+
+def test_a_node_that_answers_on_the_wire_is_never_claimed_silent() -> None:
+    s = standby(mute_ms="200")
+    s.agent.holders._heartbeat = lambda node: False
+    s.wire.answered_by = "02:00:00:00:00:02"  # its kernel answers: its agent may live
+    s.pass_at(0.4)
+    s.pass_at(0.8)
+    assert s.agent.holders.silent_nodes == {}
 
 
 def test_lost_heartbeats_from_a_node_that_answers_fall_back_on_the_lease() -> None:

@@ -102,6 +102,10 @@ def test_parse_lease() -> None:
     assert bad == AgentLease(None, None, None) and bad.expires_at is None
     muted = {**body, "metadata": {"annotations": {"aliasip.io/mute-window-ms": "200"}}}
     assert parse_lease(muted).mute_window_ms == 200
+    claims = "node2=2026-01-01T12:00:00.5Z, node3=yesterday,=x,node4"
+    claimed = parse_lease({**body, "metadata": {"annotations": {"aliasip.io/silent": claims}}})
+    assert claimed.silent == (("node2", NOW.replace(microsecond=500000)),)  # bad ones dropped
+    assert claimed.silent_since("node2") is not None and claimed.silent_since("node3") is None
     for raw in ("0", "-1", "0.2", "fast"):  # malformed: no window (the lifetime's, safe)
         odd = {**body, "metadata": {"annotations": {"aliasip.io/mute-window-ms": raw}}}
         assert parse_lease(odd).mute_window_ms is None, raw

@@ -57,8 +57,28 @@ def might_hold(prev: AliasIPStatus) -> set[str]:
     return nodes
 
 
-def let_go(observed: Observations, prev: AliasIPStatus, node: str, now: datetime) -> bool:
-    """Released at the previous epoch or later, or its agent Lease has expired."""
+def silent_by_peers(aliasip: AliasIP, observed: Observations, node: str, now: datetime) -> bool:
+    """Evidence per node, re-derived: two or more live candidates other than ``node``,
+    every one of them claiming ``node`` silent since after its Lease's last renewal."""
+    lease = observed.leases.get(node)
+    renewed = lease.renew_time if lease is not None and lease.holder == node else None
+    candidates = aliasip.spec.candidates(observed.nodes.values())
+    reporters = [c for c in candidates if c != node and lease_valid(observed, c, now)]
+    if len(reporters) < 2:
+        return False
+    for reporter in reporters:
+        claims = dict(observed.leases[reporter].silent)
+        since = claims.get(node)
+        if since is None or since > now or (renewed is not None and since <= renewed):
+            return False
+    return True
+
+
+def let_go(
+    aliasip: AliasIP, observed: Observations, prev: AliasIPStatus, node: str, now: datetime
+) -> bool:
+    """Released at the previous epoch or later, its agent Lease has expired, or its
+    peers proved it silent."""
     view = prev.nodes.get(node)
     released = (
         view is not None
@@ -66,7 +86,11 @@ def let_go(observed: Observations, prev: AliasIPStatus, node: str, now: datetime
         and view.epoch is not None
         and view.epoch >= prev.epoch
     )
-    return released or not lease_valid(observed, node, now)
+    return (
+        released
+        or not lease_valid(observed, node, now)
+        or silent_by_peers(aliasip, observed, node, now)
+    )
 
 
 def releasing(prev: AliasIPStatus) -> str | None:
@@ -77,10 +101,15 @@ def releasing(prev: AliasIPStatus) -> str | None:
     return last.from_node
 
 
-def proven_silent(observed: Observations, prev: AliasIPStatus, node: str, now: datetime) -> bool:
-    """``node``'s agent lost its Lease and the wire proves it silent: no live node probed
-    at or after the expiry and heard the addresses answered, and either its Node is gone
-    or not Ready, or a live node probed at or after the expiry and heard nobody."""
+def proven_silent(
+    aliasip: AliasIP, observed: Observations, prev: AliasIPStatus, node: str, now: datetime
+) -> bool:
+    """``node``'s peers proved it silent; or its agent lost its Lease and the wire proves
+    it silent: no live node probed at or after the expiry and heard the addresses
+    answered, and either its Node is gone or not Ready, or a live node probed at or after
+    the expiry and heard nobody."""
+    if silent_by_peers(aliasip, observed, node, now):
+        return True
     if lease_valid(observed, node, now):
         return False
     lease = observed.leases.get(node)
@@ -121,7 +150,9 @@ def check_decision(
         assert eligible(aliasip, observed, prev, target, now), f"{target} is not eligible"
         # Never two holders: every node that might hold has let go (or is gone).
         for node in might_hold(prev) - {target}:
-            assert let_go(observed, prev, node, now), f"{target} assigned while {node} holds"
+            assert let_go(aliasip, observed, prev, node, now), (
+                f"{target} assigned while {node} holds"
+            )
         # The holder and the node asked to release are watched: each has released at the
         # previous epoch or later, or is provably silent (a lapsed Lease is not enough).
         watched = {n for n in (prev.active_node, releasing(prev)) if n is not None}
@@ -133,7 +164,7 @@ def check_decision(
                 and view.epoch is not None
                 and view.epoch >= prev.epoch
             )
-            assert released or proven_silent(observed, prev, node, now), (
+            assert released or proven_silent(aliasip, observed, prev, node, now), (
                 f"{target} assigned while {node} may still hold"
             )
     holder = prev.active_node

@@ -3,10 +3,11 @@ written (``freshness``): a lapse is acted on only once a read after it confirms 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from aliasip_api.lease import AgentLease
-from aliasip_operator.freshness import LeaseViews, invalid_since, newer
+from aliasip_operator.freshness import LeaseViews, claimed_silent, invalid_since, newer
 from tests.operator.world import at
 
 
@@ -80,3 +81,18 @@ def test_newer_is_the_later_renew_time() -> None:
     assert not newer(None, lease(1))
     assert newer(lease(1), None)
     assert not newer(AgentLease("a", None, 2), lease(1))
+
+
+def test_a_node_claimed_silent_needs_a_read_made_after_the_latest_claim() -> None:
+    """Evidence per node rests on the node not having renewed since the claims: its Lease
+    (valid in the view) is read once after the latest claim, and not again."""
+    views = LeaseViews()
+    b = replace(lease(4.0, "b"), silent=(("a", at(4.2)),))
+    c = replace(lease(4.0, "c"), silent=(("a", at(4.5)),))
+    view = {"a": lease(4.0), "b": b, "c": c}
+    assert claimed_silent(view) == {"a": at(4.5)}
+    assert views.unproven(["a", "b", "c"], view, at(4.6)) == ["a"]  # valid, yet claimed
+    views.confirm("a", lease(4.0), at(4.4))
+    assert views.unproven(["a"], view, at(4.6)) == ["a"]  # read before the latest claim
+    views.confirm("a", lease(4.0), at(4.55))
+    assert views.unproven(["a", "b", "c"], view, at(4.6)) == []

@@ -359,10 +359,12 @@ SCENARIOS: list[tuple[Callable[[], World], list[Step], str]] = [
         active_on_a(),
         [
             # Kubelet is gone at once, the agent's Lease is still valid: release first.
+            # Only b has looked (c's agent has not acted since): one reporter is no
+            # evidence per node, so the Lease is waited for.
             step(
                 host("a", powered=False),
                 tick(5),
-                act("b", "c"),
+                act("b"),
                 expect=(None, S, 2),
                 events=("NodeNotReady",),
             ),
@@ -373,6 +375,39 @@ SCENARIOS: list[tuple[Callable[[], World], list[Step], str]] = [
             step(act("b"), expect=("b", A, 3), events=("Held",)),
         ],
         "node-gone-assigned-only-once-its-lease-expired",
+    ),
+    (
+        active_on_a(),
+        [
+            # Evidence per node: b and c (every live candidate) miss a and hear nothing
+            # from it: a fails over while its Lease is still valid, in one decision.
+            step(
+                host("a", powered=False),
+                tick(1),
+                act("b", "c"),
+                expect=("b", S, 2),
+                events=("Failover",),
+            ),
+            step(act("b"), expect=("b", A, 2), events=("Held",)),
+        ],
+        "node-gone-fails-over-at-once-on-every-peers-evidence",
+    ),
+    (
+        active_on_a(),
+        [
+            # a's agent is alive but its cable is cut: b and c hear nothing from it
+            # (heartbeats missed, wire silent), but a renews its Lease after their
+            # claims: it lives, so no evidence; its own error report hands over in order.
+            step(
+                host("a", link=False),
+                tick(1),
+                act("b", "c"),
+                lambda w: w.renew("a"),
+                expect=("a", A, 1),
+            ),
+            step(tick(0.5), act("a"), expect=(None, S, 2), events=("HolderError",)),
+        ],
+        "a-holder-that-renews-after-its-peers-claims-is-not-silent",
     ),
     (
         active_on_a(),
@@ -422,10 +457,11 @@ SCENARIOS: list[tuple[Callable[[], World], list[Step], str]] = [
     (
         active_on_a(),
         [
+            # Only b looks at first (one reporter: no evidence per node).
             step(
                 host("a", agent=False, link=False),
                 tick(1),
-                act("b", "c"),
+                act("b"),
                 tick(10),
                 renew_only("b", "c"),
                 expect=("a", D, 1),
@@ -563,8 +599,9 @@ SCENARIOS: list[tuple[Callable[[], World], list[Step], str]] = [
         active_on_a(),
         [
             step(annotate("b"), expect=(None, S, 2), events=("Switchover",)),
-            # a stops (its Node stays Ready): nobody answers, nobody released.
-            step(host("a", agent=False, link=False), tick(5), act("b", "c"), expect=(None, S, 2)),
+            # a stops (its Node stays Ready): nobody answers, nobody released. Only b
+            # looks (one reporter: no evidence per node), so the Lease decides.
+            step(host("a", agent=False, link=False), tick(5), act("b"), expect=(None, S, 2)),
             # Its Lease expired, no probe since: its silence is not proven yet.
             step(tick(6), expect=(None, D, 2), events=("HolderAgentLost",)),
             step(expect=(None, D, 2), events=()),
@@ -585,7 +622,7 @@ SCENARIOS: list[tuple[Callable[[], World], list[Step], str]] = [
         active_on_a(),
         [
             step(annotate("b"), expect=(None, S, 2), events=("Switchover",)),
-            step(host("a", powered=False), tick(5), act("b", "c"), expect=(None, S, 2)),
+            step(host("a", powered=False), tick(5), act("b"), expect=(None, S, 2)),
             # Node not Ready and the Lease expired: silent without any probe.
             step(
                 tick(5),
@@ -595,6 +632,23 @@ SCENARIOS: list[tuple[Callable[[], World], list[Step], str]] = [
             ),
         ],
         "releasing-node-powered-off-completes-the-move-at-its-lease-expiry",
+    ),
+    (
+        active_on_a(),
+        [
+            step(annotate("b"), expect=(None, S, 2), events=("Switchover",)),
+            # Evidence per node: every live candidate proves a silent; the move does not
+            # wait for a's Lease and completes as a failover.
+            step(
+                host("a", agent=False, link=False),
+                tick(1),
+                act("b", "c"),
+                expect=("b", S, 3),
+                events=("Failover", "SwitchoverFailed"),
+                annotation=None,
+            ),
+        ],
+        "releasing-node-dies-its-peers-evidence-completes-the-move-at-once",
     ),
     (
         active_on_a(),

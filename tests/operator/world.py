@@ -54,6 +54,8 @@ class Host:
     cordoned: bool = False
     kernel: bool = False  # the alias addresses are on the interface
     renewed: float | None = None  # the agent Lease's renewTime (seconds)
+    # Evidence per node: the nodes this agent proved silent, since when (seconds)
+    claims: dict[str, float] = field(default_factory=dict)
     synced: bool = True  # the agent reconciled since its Lease was last invalid
     refusal: str | None = None  # a refusal code: the agent cannot carry the addresses here
 
@@ -96,7 +98,12 @@ class World:
 
     def observations(self) -> Observations:
         leases = {
-            name: AgentLease(name, at(host.renewed), LEASE_S)
+            name: AgentLease(
+                name,
+                at(host.renewed),
+                LEASE_S,
+                silent=tuple(sorted((n, at(t)) for n, t in host.claims.items())),
+            )
             for name, host in self.hosts.items()
             if host.renewed is not None
         }
@@ -142,6 +149,7 @@ class World:
             return
         host.renewed = self.t
         host.synced = True
+        self.observe_peers(name)
         active = self.status.active_node == name
         others = self.answering() - {name}
         if not host.link:
@@ -189,6 +197,22 @@ class World:
                 holder_heard=bool(others),
                 observed_at=self.now,
             )
+
+    def observe_peers(self, name: str) -> None:
+        """Evidence per node, as a real agent gathers it (docs/design.md): another node is
+        claimed silent while its heartbeats are missed (its agent does not run, it is off,
+        or its link is down) and nothing answers for the addresses from it; since the
+        first time this agent saw that. Anything else withdraws the claim."""
+        host = self.hosts[name]
+        answering = self.answering()
+        for other, peer in self.hosts.items():
+            if other == name:
+                continue
+            missed = not (peer.powered and peer.agent and peer.link)
+            if missed and other not in answering and host.link:
+                host.claims.setdefault(other, self.t)
+            else:
+                host.claims.pop(other, None)
 
     def claim(self) -> ForeignClaim | None:
         """What a holder reports while a host that is not ours claims the address."""
