@@ -7,7 +7,9 @@ API server, two operator replicas, a client, the wire observer's namespace) and 
 with the 10 ms client prober and the wire observer over the same window, and the same
 ``bench.peers.measure`` for every method:
 
-- aliasip (AliasIP ``bench``, 198.18.0.50/24, nodes node1 and node2): planned switchover
+- aliasip (AliasIP ``bench``, 198.18.0.50/24, nodes node1, node2 and node3: a cluster
+  lists its nodes, and two standbys are what evidence per node takes; the trials move it
+  between node1 and node2, node3 stays a standby): planned switchover
   (the ``aliasip.io/switchover-to`` annotation), node loss (``stop-node``: agent killed,
   both cables cut) and service link down (``link-down``, agent alive); after each trial
   the node comes back (``start-node``: as after a reboot, ``link-up``) and the next trial
@@ -56,6 +58,7 @@ ALIAS = ipaddress.IPv4Interface("198.18.0.50/24")
 PEER_ALIAS = ipaddress.IPv4Interface("198.18.0.60/24")
 NAME = "bench"
 PAIR = ("node1", "node2")
+THIRD = "node3"  # a standby that is never moved to: the second witness of a node's silence
 BUDGET_S: dict[Kind, float] = {"planned": 3.0, "node-loss": 8.0, "link-down": 8.0}
 RESULTS = Path(__file__).parent / "results"
 SCENARIOS: dict[Kind, Scenario] = {
@@ -85,7 +88,7 @@ class AliasipTrials:
             "apiVersion": "aliasip.io/v1alpha1",
             "kind": "AliasIP",
             "metadata": {"name": NAME},
-            "spec": {"addresses": [str(ALIAS)], "nodes": list(PAIR)},
+            "spec": {"addresses": [str(ALIAS)], "nodes": [*PAIR, THIRD]},
         }
         self.lab.api.call("POST", "/apis/aliasip.io/v1alpha1/aliasips", body)
         self.wait_active(PAIR[0], 0)

@@ -225,6 +225,8 @@ class Agent:
             now=now,
             heartbeat=lambda node: self.monitoring.heard(node),
             proved=lambda: self.liveness.renew_soon(),
+            quiet_s=lambda node: self.monitoring.quiet_s(node),
+            heartbeat_interval_s=settings.heartbeat_interval_s,
         )
         # The monitoring path: heartbeats to and from the peers (off without keys).
         self.monitoring = MonitoringPath(

@@ -180,6 +180,11 @@ class Monitor:
             return None
         return self._clock() - last <= self.misses * self.interval_s
 
+    def quiet_s(self, node: str) -> float | None:
+        """Seconds since ``node``'s last heartbeat was heard; None if never heard."""
+        last = self._last_heard.get(node)
+        return None if last is None else max(0.0, self._clock() - last)
+
     # -- the loop ------------------------------------------------------------------------
 
     async def run(self) -> None:

@@ -113,6 +113,9 @@ class MonitoringPath:
     def heard(self, node: str) -> bool | None:
         return self.monitor.heard(node) if self.monitor is not None else None
 
+    def quiet_s(self, node: str) -> float | None:
+        return self.monitor.quiet_s(node) if self.monitor is not None else None
+
     def annotation(self) -> str | None:
         if self.monitor is None:
             return None

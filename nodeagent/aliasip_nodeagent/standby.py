@@ -67,11 +67,14 @@ class HolderWatch:
         now: Callable[[], datetime],
         heartbeat: Callable[[str], bool | None] = lambda _node: None,
         proved: Callable[[], None] = lambda: None,
+        quiet_s: Callable[[str], float | None] = lambda _node: None,
+        heartbeat_interval_s: float = 0.1,
     ) -> None:
         """``heartbeat(node)``: whether the monitoring path heard ``node`` lately (True),
         missed it (False), or does not cover it (None). ``proved``: called when the set of
         nodes proven silent (``silent_nodes``) changed: the agent writes it to its Lease
-        at once, one write per observation."""
+        at once, one write per observation. ``quiet_s(node)``: seconds since its last
+        heartbeat was heard (None: never)."""
         self.node = node
         self._heartbeat = heartbeat
         self.renew_interval_s = renew_interval_s
@@ -99,6 +102,8 @@ class HolderWatch:
         # whose wire stayed silent for its dead-man window, since its first silent probe.
         self.silent_nodes: dict[str, datetime] = {}
         self._proved = proved
+        self._quiet_s = quiet_s
+        self.heartbeat_interval_s = heartbeat_interval_s
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -189,15 +194,23 @@ class HolderWatch:
     def _maybe_prove(
         self, key: tuple[str, str], holder: str, lease: AgentLease | None, at: datetime
     ) -> None:
-        """Evidence per node: ``holder``'s heartbeats are missed and the silence of one of
-        its AliasIPs has lasted its dead-man window: the node is silent since the first
-        silent probe, told once (not once per AliasIP) through this agent's Lease."""
+        """Evidence per node: ``holder``'s heartbeats are missed and its wire is silent (a
+        run of silent probes, the one at ``at`` included) past its dead-man window counted
+        from the heartbeat it would have sent after the last one heard: an agent that stopped
+        then refreshed its mute last before that, so its kernel is mute by now; one that
+        lives answers the probe (or sits behind a LAN partition, where R10 and the claim
+        listener end it when the LAN heals). The node is silent since the first silent
+        probe, told once (not once per AliasIP) through this agent's Lease."""
         if holder in self.silent_nodes or self._path(holder) is not False:
             return
-        handover = lease.handover_until if lease is not None else None
-        proven = self.silences.proven_at(key, handover, self._window(lease))
         since = self.silences.first(key)
-        if proven is None or since is None or at < proven:
+        quiet = self._quiet_s(holder)
+        if since is None or quiet is None or (lease is not None and lease.handover_until):
+            return  # never heard, or handed over (its kernel may keep it till then)
+        window = timedelta(seconds=self._window(lease) + self.heartbeat_interval_s)
+        proven = max(since, self.now() - timedelta(seconds=quiet) + window)
+        if at < proven:
+            self._wake_at(proven)
             return
         self.silent_nodes[holder] = since
         log.info(
@@ -215,7 +228,7 @@ class HolderWatch:
     def _unprove(self, holder: str) -> None:
         """``holder`` answered, was heard, or is no longer watched: no evidence any more."""
         if self.silent_nodes.pop(holder, None) is not None:
-            log.info(kv("node-heard", node=self.node, peer=holder))
+            log.info(kv("node-claim-withdrawn", node=self.node, peer=holder))
             self._proved()
 
     def _window(self, lease: AgentLease | None) -> float:

@@ -6,6 +6,7 @@ tests/agent/test_process.py has the real processes)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -218,11 +219,16 @@ def test_a_node_missed_and_silent_for_its_window_is_told_once_for_all_its_aliasi
     s = standby(mute_ms="200")
     heard: list[bool] = [False]
     s.agent.holders._heartbeat = lambda node: heard[0]
+    s.agent.holders._quiet_s = lambda node: (s.clock[0] - at(0.1)).total_seconds()
     asked: list[int] = []
     s.agent.liveness.renew_soon = lambda: asked.append(1)  # type: ignore[method-assign]
     assert "holderHeard" not in s.pass_at(0.4)  # missed: the first silent probe
     assert s.agent.holders.silent_nodes == {} and asked == []
-    assert "holderHeard" not in s.pass_at(0.4 + 0.2 + MUTE_SLACK_S)  # the window is over
+    # Its next heartbeat was due at 0.2; its mute ran out by 0.2 + 0.2 + slack at most.
+    proven = 0.1 + 0.1 + 0.2 + MUTE_SLACK_S
+    assert "holderHeard" not in s.pass_at(proven - 0.01)
+    assert s.agent.holders.silent_nodes == {}
+    assert "holderHeard" not in s.pass_at(proven)  # silent still: the node is silent
     assert s.agent.holders.silent_nodes == {"node2": at(0.4)}
     assert asked == [1]
     claim = s.agent._lease_annotations()[SILENT_ANNOTATION]
@@ -238,10 +244,20 @@ def test_a_node_missed_and_silent_for_its_window_is_told_once_for_all_its_aliasi
 def test_a_node_that_answers_on_the_wire_is_never_claimed_silent() -> None:
     s = standby(mute_ms="200")
     s.agent.holders._heartbeat = lambda node: False
+    s.agent.holders._quiet_s = lambda node: 1.0
     s.wire.answered_by = "02:00:00:00:00:02"  # its kernel answers: its agent may live
     s.pass_at(0.4)
     s.pass_at(0.8)
     assert s.agent.holders.silent_nodes == {}
+    # Silent, but never heard on the monitoring path (no heartbeat to count from), or
+    # handed over (its kernel keeps the aliases till then): no claim, the Lease decides.
+    for quiet, handover in ((None, None), (1.0, at(5))):
+        s = standby(mute_ms="200", handover_until=handover)
+        s.agent.holders._heartbeat = lambda node: False
+        s.agent.holders._quiet_s = functools.partial(lambda q, _node: q, quiet)
+        s.pass_at(0.4)
+        s.pass_at(1.5)
+        assert s.agent.holders.silent_nodes == {}
 
 
 def test_lost_heartbeats_from_a_node_that_answers_fall_back_on_the_lease() -> None:

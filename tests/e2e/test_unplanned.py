@@ -6,6 +6,7 @@ and that the client never heard two MACs at once. Outages are printed (``pytest 
 
 from __future__ import annotations
 
+import functools
 import time
 
 from tests.e2e.lab import E2ELab, eventually, outage
@@ -19,8 +20,20 @@ def _active_on_node1(lab: E2ELab) -> None:
     lab.wait_held("node1", ADDRESS)
 
 
+def _heard_by_the_standbys(lab: E2ELab, node: str = "node1") -> None:
+    """Until the monitoring path links ``node`` to both standbys (the peers learn its
+    address from its Lease: a renewal or two after the agents start)."""
+
+    def hears(standby: str) -> bool:
+        return f"event=peer-heard node={standby} peer={node}" in lab.agent_log(standby)
+
+    for standby in ("node2", "node3"):
+        eventually(functools.partial(hears, standby), 10, f"{standby} hearing {node}")
+
+
 def test_stop_node_fails_over_to_the_next_preference(lab: E2ELab) -> None:
     _active_on_node1(lab)
+    _heard_by_the_standbys(lab)
     probe = lab.probe(ADDRESS, 60.0, wait_on="node1")
     lab.lab.stop_node("node1")
     got = lab.wait_active("web", "node2", above=1, timeout=10)
@@ -29,6 +42,12 @@ def test_stop_node_fails_over_to_the_next_preference(lab: E2ELab) -> None:
     lab.served_by(report, "node1", "node2")
     assert got["lastTransition"]["reason"] == "Failover", got["lastTransition"]
     assert "Failover" in lab.reasons("web")
+    # Evidence per node: node2 and node3 (every other candidate) proved node1 silent, so
+    # it failed over before node1's agent Lease lapsed, on that one observation.
+    failover = [e for e in lab.events("web") if e["reason"] == "Failover"][-1]
+    assert "node2, node3 hear neither its heartbeats nor its addresses" in failover.get(
+        "message", failover.get("note", "")
+    ), failover
     outage("node lost (stop-node)", report)
 
 
