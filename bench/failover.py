@@ -150,9 +150,11 @@ class AliasipTrials:
         )
 
 
-def run(runs: int, advert_ints: Sequence[float], state_dir: Path) -> dict[Scenario, list[Json]]:
+def run(
+    runs: int, advert_ints: Sequence[float], state_dir: Path, heartbeat_ms: float | None = None
+) -> dict[Scenario, list[Json]]:
     results: dict[Scenario, list[Json]] = {}
-    with running_lab(state_dir, nodes=3) as lab:
+    with running_lab(state_dir, nodes=3, heartbeat_ms=heartbeat_ms) as lab:
         lan = lab.lan
         trials = AliasipTrials(lab, lan)
         trials.create()
@@ -218,6 +220,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10, help="trials per scenario (1-50)")
     parser.add_argument("--advert-int", type=float, nargs="+", default=[1.0, 0.1])
     parser.add_argument("--out-dir", type=Path, default=RESULTS, help="where failover.{md,json} go")
+    parser.add_argument(
+        "--heartbeat-ms",
+        type=float,
+        default=None,
+        help="the agents' heartbeat interval (a lab-only profile, e.g. 50; default: the "
+        "shipped 100 ms); the mute window follows it (interval x (misses - 1))",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.runs <= 50:
         parser.error("--runs must be 1-50")
@@ -227,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM (e.g. a timeout) unwinds like Ctrl-C, so the lab is always taken down.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with tempfile.TemporaryDirectory(prefix="aip-bench-failover-") as workdir:
-        results = run(args.runs, args.advert_int, Path(workdir) / "lab")
+        results = run(args.runs, args.advert_int, Path(workdir) / "lab", args.heartbeat_ms)
     shown = "python -m bench.failover " + " ".join(sys.argv[1:] if argv is None else argv)
     print()
     print(write(results, args.advert_int, shown.strip(), args.out_dir))
