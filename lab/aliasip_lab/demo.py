@@ -465,7 +465,7 @@ def lose_node(lab: Lab, client: Client, out: Out) -> Move:
         text = f"{now - at:.1f} s since node2 stopped"
         if expires is not None and now < expires:
             return f"{text}; its Lease expires in {expires - now:.1f} s"
-        return f"{text}; Lease expired: waiting for a standby's probe and the operator"
+        return f"{text}; Lease expired: waiting for the standbys' probes and the operator"
 
     move = Move(2, "node lost", "node2", at, steps)
     move.new, status = wait_active(lab, ["node1", "node3"], FAILOVER_TIMEOUT_S, out, tick)
@@ -600,7 +600,7 @@ def detection(move: Move, evidence: Evidence) -> str:
         return f"planned: {move.old} released, then {move.new} added"
     later = [e for e in evidence.events if (event_at(e) or 0.0) >= move.started_at]
     why = failover_evidence(later)
-    return f"Lease expired + {why}" if why else "Lease expired"
+    return why or "Lease expired"
 
 
 def print_report(

@@ -134,6 +134,15 @@ def describe_record(record: AgentRecord) -> str | None:
         if f.get("heard") == "False":
             return f"{holder}'s Lease lapsed: probed the wire for its address, nobody answered"
         return f"{holder}'s Lease lapsed, but {holder} still answers on the wire"
+    if record.event == "peer-silent":
+        return (
+            f"missed {f.get('peer')}'s heartbeats for {f.get('silent_s')} s: probing its addresses"
+        )
+    if record.event == "node-silent":
+        return (
+            f"{f.get('peer')} is silent: heartbeats missed and its wire silent past its "
+            "dead-man window; said once, in this agent's Lease (evidence per node)"
+        )
     if record.event == "report":
         said = f"reported {f.get('state')} at epoch {f.get('epoch')}"
         if f.get("holderHeard") == "False":
@@ -215,18 +224,25 @@ def event_steps(events: Iterable[Mapping[str, Any]], window: tuple[float, float]
     return steps
 
 
-FAILOVER_WHY = re.compile(r"lost its Lease(?: at \S+)? and (?P<why>.+?)(?:[:;] |$)")
+FAILOVER_WHY = re.compile(
+    r"lost its Lease(?: at \S+)? and (?P<why>.+?)(?:[:;] |$)"
+    r"|is silent: (?P<peers>.+?) since "
+)
 
 
 def failover_evidence(events: Iterable[Mapping[str, Any]]) -> str | None:
-    """The silence evidence the operator named in its last Failover Event ("node1 hears
-    nobody answering", "Node node2 is not Ready ..."); None if there is none."""
+    """The silence evidence the operator named in its last Failover Event: after a lapsed
+    Lease ("Lease expired + node1 hears nobody answering", "... + Node node2 is not
+    Ready"), or the peers' evidence per node ("peers' evidence: node1, node3 hear neither
+    its heartbeats nor its addresses"); None if there is none."""
     found = None
     for event in events:
         if event.get("reason") == "Failover":
             match = FAILOVER_WHY.search(str(event.get("message") or ""))
-            if match:
-                found = match.group("why")
+            if match and match.group("peers"):
+                found = f"peers' evidence: {match.group('peers')}"
+            elif match:
+                found = f"Lease expired + {match.group('why')}"
     return found
 
 

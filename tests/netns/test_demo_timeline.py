@@ -127,7 +127,7 @@ def test_the_failover_evidence_is_the_operators_own_words() -> None:
             "hears nobody answering: node1 takes over at epoch 4",
         },
     ]
-    assert failover_evidence(events) == "node1 hears nobody answering"
+    assert failover_evidence(events) == "Lease expired + node1 hears nobody answering"
     not_ready = [
         {
             "reason": "Failover",
@@ -135,7 +135,17 @@ def test_the_failover_evidence_is_the_operators_own_words() -> None:
             "(Ready=False); node3 takes over once node1 let go",
         }
     ]
-    assert failover_evidence(not_ready) == "Node node2 is not Ready (Ready=False)"
+    assert failover_evidence(not_ready) == "Lease expired + Node node2 is not Ready (Ready=False)"
+    peers = [
+        {
+            "reason": "Failover",
+            "message": "node2 is silent: node1, node3 hear neither its heartbeats nor its "
+            "addresses since 2026-12-07T15:08:01Z: node1 takes over at epoch 4",
+        }
+    ]
+    assert failover_evidence(peers) == (
+        "peers' evidence: node1, node3 hear neither its heartbeats nor its addresses"
+    )
     assert failover_evidence(events[:1]) is None
 
 
