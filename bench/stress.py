@@ -13,7 +13,9 @@ poller reads every AliasIP each 0.5 s.
 Counted: moves (an AliasIP's ``activeNode`` changed, or its epoch grew), the phases seen
 other than Active, and from the agents' logs the suspicions that did not become moves
 (``peer-silent``: heartbeats missed; ``holder-probed``/``holder-silent``: wire probes of a
-holder) and rejected heartbeats. The target is zero moves. Results: DIR/stress.md and
+holder; ``node-silent``: a claim of evidence per node; ``muted``: an agent stalled past
+its dead-man window, its aliases muted and deleted) and rejected heartbeats. The agents
+run their shipped full-pass interval (5 s). The target is zero moves. Results: DIR/stress.md and
 DIR/stress.json (DIR: bench/results).
 """
 
@@ -42,7 +44,16 @@ RESULTS = Path(__file__).parent / "results"
 PROFILES = {"default": None, "fast": 50.0}  # heartbeat interval, ms (None: as shipped)
 NODES = ("node1", "node2", "node3")
 POLL_S = 0.5
-EVENTS = ("peer-silent", "peer-heard", "holder-probed", "holder-silent", "heartbeat-rejected")
+EVENTS = (
+    "peer-silent",
+    "peer-heard",
+    "holder-probed",
+    "holder-silent",
+    "node-silent",  # evidence per node claimed (a move needs every standby's)
+    "muted",  # the fine dead-man switch fired on a live agent (a stall past its window)
+    "heartbeat-rejected",
+)
+SHIPPED_RESYNC_S = 5.0  # the agent's --resync-interval default (manifests/agent.yaml)
 
 
 def aliasip_body(index: int) -> dict[str, Any]:
@@ -82,7 +93,9 @@ def agent_events(lab: Lab) -> Counter[str]:
 def run_profile(name: str, heartbeat_ms: float | None, args: argparse.Namespace) -> dict[str, Any]:
     state_dir = Path(tempfile.mkdtemp(prefix=f"aliasip-bench-stress-{name}-"))
     print(f"[{name}] lab up (heartbeat {heartbeat_ms or 'shipped default'} ms)", flush=True)
-    with running_lab(state_dir, nodes=len(NODES), heartbeat_ms=heartbeat_ms) as lab:
+    with running_lab(
+        state_dir, nodes=len(NODES), heartbeat_ms=heartbeat_ms, resync_s=SHIPPED_RESYNC_S
+    ) as lab:
         for index in range(args.aliasips):
             lab.api.call("POST", "/apis/aliasip.io/v1alpha1/aliasips", aliasip_body(index))
 
@@ -169,8 +182,9 @@ def write(results: list[dict[str, Any]], args: argparse.Namespace, out_dir: Path
         f"polled every {POLL_S} s. Target: 0 moves.",
         "",
         "| profile | heartbeat | minutes | AliasIPs | moves | polls not Active | "
-        "peer-silent | holder probes (silent) | rejected heartbeats | load (median) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "peer-silent | holder probes (silent) | node-silent claims | muted | "
+        "rejected heartbeats | load (median) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         ev = r["agent_events"]
@@ -179,6 +193,7 @@ def write(results: list[dict[str, Any]], args: argparse.Namespace, out_dir: Path
             f"| {r['profile']} | {hb} | {r['minutes']} | {r['aliasips']} | {len(r['moves'])} | "
             f"{sum(r['not_active_polls'].values())} | {ev.get('peer-silent', 0)} | "
             f"{ev.get('holder-probed', 0)} ({ev.get('holder-silent', 0)}) | "
+            f"{ev.get('node-silent', 0)} | {ev.get('muted', 0)} | "
             f"{ev.get('heartbeat-rejected', 0)} | {r['load_median']} |"
         )
     (out_dir / "stress.md").write_text("\n".join(lines) + "\n")
