@@ -42,7 +42,7 @@ still holds, so it keeps reporting ``holding`` (with the failure in ``message``)
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
@@ -107,6 +107,9 @@ class Health:
     observed: Observations
     status: AliasIPStatus
     now: datetime
+    _peer_silences: dict[str, PeerSilence] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def view(self, node: str) -> NodeView | None:
         """The agent's report for this AliasIP, if it wrote one."""
@@ -132,9 +135,24 @@ class Health:
     def peer_silence(self, node: str) -> PeerSilence | None:
         """``node`` proven silent by every other live candidate (at least two), each
         since after its agent's last Lease renewal; None otherwise (see the module doc)."""
+        return self._peer_silences.get(node)
+
+    def __post_init__(self) -> None:
+        # ``peer_silence`` of every node a live candidate claims, worked out once per
+        # decision: it is asked for each candidate (``unfit``, ``laggards``, ``silence``),
+        # and almost always nobody claims anything.
+        live = [c for c in self.candidates if self.lease_valid(c)]
+        claimed = {node for c in live for node, _since in self.observed.leases[c].silent}
+        found = {}
+        for node in claimed:
+            silence = self._judge_peer_silence(node, [c for c in live if c != node])
+            if silence is not None:
+                found[node] = silence
+        object.__setattr__(self, "_peer_silences", found)
+
+    def _judge_peer_silence(self, node: str, reporters: list[str]) -> PeerSilence | None:
         lease = self.observed.leases.get(node)
         renewed = lease.renew_time if lease is not None and lease.holder == node else None
-        reporters = [c for c in self.candidates if c != node and self.lease_valid(c)]
         if len(reporters) < MIN_PEER_REPORTERS:
             return None
         sinces = []
