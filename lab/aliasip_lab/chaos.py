@@ -38,7 +38,10 @@ from typing import IO, Any
 
 import yaml
 
+from aliasip_api.errors import InvalidAliasIP
 from aliasip_api.rest import ALIASIPS, ApiError, ApiUnavailable
+from aliasip_api.status import AliasIPStatus
+from aliasip_api.succession import succession
 from aliasip_lab import chaosplan, invariants
 from aliasip_lab.chaosplan import HOLDER, OTHER, Episode, Resources, Step
 from aliasip_lab.cluster import Lab, LabApi, LabError
@@ -78,6 +81,15 @@ def aliasip_object(name: str, addresses: list[str], nodes: list[str]) -> dict[st
     }
 
 
+def _successor(status: dict[str, Any]) -> str | None:
+    """The node the status's release step names to take over, if any (R11)."""
+    try:
+        named = succession(AliasIPStatus.from_dict(status))
+    except InvalidAliasIP:
+        return None
+    return named.to_node if named is not None else None
+
+
 class StatusPoller:
     """Samples every watched AliasIP's status every ``POLL_S`` (a list call); a name
     missing from the list is sampled as not existing. API errors are skipped."""
@@ -112,7 +124,7 @@ class StatusPoller:
                     sample = Sample(
                         at, name, (obj or {}).get("metadata", {}).get("uid"),
                         status.get("activeNode"), status.get("phase"),
-                        status.get("epoch"), tuple(addresses),
+                        status.get("epoch"), tuple(addresses), _successor(status),
                     )  # fmt: skip
                     self.samples.append(sample)
                     self.latest[name] = sample

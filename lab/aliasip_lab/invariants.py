@@ -10,7 +10,8 @@ the API every ``POLL_S``) and the log of lab commands the runner issued. The inv
     cable returning after a failover makes no second answer. A round with such a node
     says so in its detail.
 (b) ``stray-alias``: never an alias in the kernel of a powered node that is not the
-    AliasIP's ``status.activeNode`` for longer than a bounded moment, counted only while
+    AliasIP's ``status.activeNode`` (nor the successor a planned move's release step
+    names: R11, a direct handoff) for longer than a bounded moment, counted only while
     that node's agent can act: it runs, is not frozen, and either reaches the API (its
     management cable and the API server are up) or has lost its LAN carrier (the carrier
     rule: a node without carrier drops its aliases on its own). The bound is
@@ -88,6 +89,9 @@ class Sample:
     phase: str | None
     epoch: int | None
     addresses: tuple[str, ...] = ()
+    # The node a planned move's release step names to take over (R11: it may hold on a
+    # direct handoff while ``active`` is None), ``aliasip_api.succession``.
+    successor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -344,6 +348,23 @@ def holders(samples: Iterable[Sample]) -> dict[str, list[tuple[float, str | None
     return by_address
 
 
+def successors(samples: Iterable[Sample]) -> dict[str, list[tuple[float, str | None]]]:
+    """Per alias address (bare), the named successor over time (None outside a planned
+    move's release step), like ``holders``."""
+    by_address: dict[str, list[tuple[float, str | None]]] = {}
+    owner: dict[str, str] = {}
+    for sample in sorted(samples, key=lambda s: s.at):
+        for address in sample.addresses:
+            owner[bare(address)] = sample.name
+        for address, name in owner.items():
+            if name == sample.name:
+                successor = sample.successor if sample.uid is not None else None
+                timeline = by_address.setdefault(address, [])
+                if not timeline or timeline[-1][1] != successor:
+                    timeline.append((sample.at, successor))
+    return by_address
+
+
 def stray_aliases(
     presences: Iterable[Presence],
     samples: Iterable[Sample],
@@ -353,8 +374,11 @@ def stray_aliases(
     reaction_s: float = REACTION_S,
     recovery_s: float = RECOVERY_S,
 ) -> list[Violation]:
-    """(b): each run of an alias in a non-holder's kernel longer than its allowance."""
+    """(b): each run of an alias in a non-holder's kernel longer than its allowance. The
+    named successor of a release step may hold (R11: a direct handoff)."""
+    samples = list(samples)
     timeline = holders(samples)
+    named = successors(samples)
     able_times = {n: [t for t, _ in tl] for n, tl in able.items()}
     powered_times = {n: [t for t, _ in tl] for n, tl in powered.items()}
 
@@ -367,6 +391,8 @@ def stray_aliases(
         if not changes or p.node not in able:
             continue
         times = [t for t, _ in changes]
+        named_changes = named.get(p.address, [])
+        named_times = [t for t, _ in named_changes]
         stray_since: float | None = None
         reported = False
         until = p.until if p.until is not None else end
@@ -374,7 +400,12 @@ def stray_aliases(
         for t in (p.since + i * SAMPLE_S for i in range(steps)):
             index = bisect.bisect_right(times, t) - 1
             holder = changes[index][1] if index >= 0 else p.node  # before any sample: ok
-            if holder == p.node or not lookup(powered_times[p.node], powered[p.node], t)[1]:
+            at_named = bisect.bisect_right(named_times, t) - 1
+            successor = named_changes[at_named][1] if at_named >= 0 else None
+            if (
+                p.node in (holder, successor)
+                or not lookup(powered_times[p.node], powered[p.node], t)[1]
+            ):
                 stray_since, reported = None, False
                 continue
             if stray_since is None:

@@ -2,7 +2,9 @@
 
 Rule (design.md, "Announcements belong to holding"): an announcement round for an address
 is sent only while this agent holds that address for that AliasIP at that epoch; a
-release, a delete of the AliasIP, or a newer epoch stops its rounds at once.
+release, a delete of the AliasIP, or a newer epoch stops its rounds at once. (A hold on
+a direct handoff, R11, is held at the release step's epoch, which names no node but this
+one as successor.)
 
 How it is kept:
 
@@ -33,6 +35,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
+from aliasip_api.errors import InvalidAliasIP
+from aliasip_api.status import AliasIPStatus
+from aliasip_api.succession import succession
 from aliasip_nodeagent import errors
 from aliasip_nodeagent.dataplane import Announce, ProbeOutcome
 from aliasip_nodeagent.hoststate import IPAddress
@@ -110,6 +115,16 @@ class GatedAnnouncer:
 
     def probe(self, interface: str, mac: str, ip: IPAddress, wait_s: float) -> ProbeOutcome:
         return self._inner.probe(interface, mac, ip, wait_s)
+
+
+def _successor(node: str, status: Mapping[str, Any]) -> bool:
+    """Whether ``status`` names ``node`` the successor of its release step: it may hold
+    on a direct handoff at that epoch (R11), and announce what it holds."""
+    try:
+        named = succession(AliasIPStatus.from_dict(status))
+    except InvalidAliasIP:
+        return False
+    return named is not None and named.to_node == node
 
 
 class Announcements:
@@ -200,7 +215,7 @@ class Announcements:
         ours = max(t.epoch for t in held)
         if epoch > ours:
             self.revoke_key(key, f"epoch {epoch} is newer")
-        elif epoch == ours and active != node:
+        elif epoch == ours and active != node and not _successor(node, status):
             self.revoke_key(key, f"status names {active or 'no node'}")
 
     def held(self) -> dict[IPAddress, Token]:

@@ -62,12 +62,14 @@ from aliasip_api.lease import (
     agent_lease_name,
     format_silent,
 )
+from aliasip_api.succession import Succession, succession
 from aliasip_nodeagent import errors
 from aliasip_nodeagent.announcing import Announcements
 from aliasip_nodeagent.carrier import CarrierWatch
 from aliasip_nodeagent.claimwatch import ClaimWatch
 from aliasip_nodeagent.dataplane import AgentNetlink, Announce, apply_alias
 from aliasip_nodeagent.deadman import DeadMan, expiry_window_s
+from aliasip_nodeagent.handoff import Handoffs
 from aliasip_nodeagent.heartbeat import DEFAULT_INTERVAL_S, DEFAULT_MISSES, DEFAULT_PORT
 from aliasip_nodeagent.hoststate import HeldAlias, HostState
 from aliasip_nodeagent.informer import watch_loop
@@ -237,7 +239,10 @@ class Agent:
             misses=settings.heartbeat_misses,
             yield_to=self._yield_to,
             wake=lambda: self.wake(watch=True),
+            handed=self._handed,
         )
+        # The direct handoff of planned moves, both ends (R11).
+        self.handoffs = Handoffs(settings.node)
         # Every announcement round, keyed by address and gated by holding (announcing);
         # refused holds back off (retries); foreign claims are heard and answered (claims).
         self.announcements = Announcements(
@@ -277,6 +282,10 @@ class Agent:
         # add at an epoch it already held (and lost since: carrier, a delete behind its
         # back) always probes the wire first, whatever the status says about a release.
         self._added_at: dict[str, int] = {}
+        # The release steps naming this node successor that a read has confirmed, by uid:
+        # (epoch, generation) (R1 for a direct handoff, done ahead: ``_read_ahead_...``).
+        self._read_ahead: dict[str, tuple[int, int | None]] = {}
+        self._reading: dict[str, asyncio.Task[None]] = {}
         self._refusals = Refusals()
         self.carrier = CarrierWatch(
             settings.node,
@@ -589,12 +598,17 @@ class Agent:
         self._held = held_texts([h.address.ip for h in held_now])
         observed = self._observe_concerned()
         by_name = {o.name: o for o in observed}
-        p = plan(node, observed, held_now, self.newest)
+        handed = self.handoffs.follow(observed, time.monotonic())
+        self.monitoring.arm(bool(self.handoffs.awaiting))  # a handoff is read as it comes
+        if self.handoffs.awaiting or self._read_ahead:
+            self._read_ahead_successions(observed)
+        p = plan(node, observed, held_now, self.newest, handed)
         self.announcements.follow(p)  # before any change: rounds only for what is held
         self.newest = self._fences(p.newest, full)
         for name in p.stale:
             log.info(kv("stale-ignored", node=node, aliasip=name, epoch=by_name[name].status.epoch))
         outcomes: dict[str, Outcome] = {}
+        gone: list[HeldAlias] = []
         for r in p.releases:
             outcome = outcomes.get(r.aliasip or "", Outcome())
             try:
@@ -625,10 +639,18 @@ class Agent:
                     )
                 )
                 outcome = replace(outcome, released=outcome.released or deleted)
+                gone.append(r.held)
             if r.aliasip is not None:
                 outcomes[r.aliasip] = outcome
+        # Let go: tell each named successor now (R11), before anything else in this pass.
+        self._tell_handoffs(observed, [h for h in held_now if h not in gone])
         unconfirmed: set[str] = set()
         for h in p.holds:
+            if h.adopt and self._added_at.get(h.key) == h.epoch - 1:
+                # Added on a handoff at the release step, assigned now: the new token
+                # revoked that hold's rounds after its first; the rest go out under this one.
+                self._added_at[h.key] = h.epoch
+                self._announce_again(h, snapshot)
             if h.adopt:
                 if full:
                     outcomes[h.aliasip] = await self._keep(h, snapshot)
@@ -690,6 +712,9 @@ class Agent:
         with the carrier, is probed for again). Otherwise the newer object is kept and
         another pass plans from it."""
         node = self.settings.node
+        if h.handed and self._read_ahead.get(h.key) == (h.epoch, h.generation):
+            # Read already, after this node saw itself named successor (``_read_ahead``).
+            return replace(h, probe=self._added_at.get(h.key, -1) >= h.epoch)
         try:
             body = await asyncio.to_thread(self.kube.get_aliasip, h.aliasip)
         except (ApiUnavailable, ApiError) as exc:
@@ -701,11 +726,15 @@ class Agent:
         fresh = observe(body)
         if newer(body, self.objects.get(h.aliasip)):
             self.objects[h.aliasip] = body
+        named = succession(fresh.status)
         same = (
             fresh.key == h.key
             and fresh.spec is not None
             and fresh.status_valid
-            and fresh.status.active_node == node
+            and (
+                fresh.status.active_node == node
+                or (h.handed and named is not None and named.to_node == node)
+            )
             and fresh.status.epoch == h.epoch
             and fresh.generation == h.generation
         )
@@ -722,8 +751,58 @@ class Agent:
             )
             self.wake()
             return None
-        first_add = self._added_at.get(h.key) != h.epoch
-        return replace(h, probe=not (first_add and released_before(node, fresh.status)))
+        # The release that lets the probe go must come after this node's last add: the
+        # release step is this epoch for a handoff, the one before for an assignment.
+        added = self._added_at.get(h.key, -1)
+        if h.handed:
+            confirmed = added < h.epoch
+        else:
+            confirmed = added < h.epoch - 1 and released_before(node, fresh.status)
+        return replace(h, probe=not confirmed)
+
+    def _read_ahead_successions(self, observed: list[Observed]) -> None:
+        """R1 for a direct handoff, done ahead: read each AliasIP this node is newly named
+        successor of (``handoff.Handoffs.awaiting``) while the old holder is still letting
+        go, so that the add on its word waits for no API round trip (``_take_handoff``
+        waits for the read if it is still on its way). The read must show the same
+        release step and generation as the view. Why that is fresh enough: from that step
+        on the operator counts this node as a possible holder and names nobody else
+        before it let go (R11). One task per AliasIP, outside the data-path lock."""
+        by_key = {o.key: o for o in observed}
+        keep = set(self.handoffs.awaiting) | set(self.handoffs.taken)
+        self._read_ahead = {k: v for k, v in self._read_ahead.items() if k in keep}
+        self._reading = {k: t for k, t in self._reading.items() if k in keep}
+        for key, named in self.handoffs.awaiting.items():
+            obs = by_key.get(key)
+            if obs is None or self._read_ahead.get(key) == (named.epoch, obs.generation):
+                continue
+            reading = self._reading.get(key)
+            if reading is not None and not reading.done():
+                continue
+            self._reading[key] = asyncio.get_running_loop().create_task(
+                self._read_ahead_one(obs, named)
+            )
+
+    async def _read_ahead_one(self, obs: Observed, named: Succession) -> None:
+        try:
+            body = await asyncio.to_thread(self.kube.get_aliasip, obs.name)
+        except (ApiUnavailable, ApiError) as exc:
+            log.warning(
+                kv("fresh-read-failed", node=self.settings.node, aliasip=obs.name, error=exc)
+            )
+            return
+        if body is None:
+            return
+        if newer(body, self.objects.get(obs.name)):
+            self.objects[obs.name] = body
+        fresh = observe(body)
+        if (
+            fresh.key == obs.key
+            and fresh.spec is not None
+            and succession(fresh.status) == named
+            and fresh.generation == obs.generation
+        ):
+            self._read_ahead[obs.key] = (named.epoch, obs.generation)
 
     def _fences(self, planned: Mapping[str, int], full: bool) -> dict[str, int]:
         """The fencing tokens after a pass: the plan's, plus the ones kept for AliasIPs
@@ -753,7 +832,17 @@ class Agent:
         await self.announcements.refresh(h, placements, self.settings.announce_refresh_s)
         return Outcome(interface=placements[0].interface if placements else None)
 
-    async def _hold(self, h: Hold) -> Outcome:
+    def _announce_again(self, h: Hold, snapshot: HostState) -> None:
+        """The remaining announcement rounds of ``h``'s addresses, under its token."""
+        try:
+            placements = [decide_placement(r, snapshot) for r in h.requests]
+        except errors.AliasError:
+            return  # the full pass that follows finds and reports the cause
+        self.announcements.start(h, placements)
+
+    async def _hold(self, h: Hold, known: HostState | None = None) -> Outcome:
+        """Probe (unless ``h`` says not to), add, announce the first round; ``known``: a
+        kernel snapshot still true, to place without a dump (``apply_alias``)."""
         node = self.settings.node
         if not h.probe and self.retries.must_probe(h):
             h = replace(h, probe=True)  # refused before: the wire is asked again
@@ -767,6 +856,7 @@ class Agent:
                     self.netlink,
                     announcer,
                     probe_wait_s=self.settings.probe_wait_s if h.probe else None,
+                    known=known,
                 )
                 placements.append((result.placement, result.changed))
                 if result.changed:
@@ -827,6 +917,78 @@ class Agent:
 
     # ------------------------------------------------------------------ the monitoring path
 
+    def _handed(self, peer: str, released: tuple[tuple[str, int], ...]) -> None:
+        """``peer`` let go of these AliasIPs (uid, epoch): the handoffs this node awaits
+        from it are taken at once (``_take_handoff``), not at the next pass."""
+        for key in self.handoffs.heard(peer, released, time.monotonic()):
+            asyncio.get_running_loop().create_task(self._take_handoff(key))
+
+    async def _take_handoff(self, key: str) -> None:
+        """R11, the successor's add: on the newest view of the AliasIP, if it still names
+        this node successor at the epoch the old holder released and a read confirmed it
+        (``_read_ahead_successions``), hold it now, without a probe on the first add at
+        that epoch; the pass that follows reports it. Anything else is left to a pass
+        (which reads afresh). Not while cut off, nor for a hold backing off."""
+        node = self.settings.node
+        reading = self._reading.get(key)
+        if reading is not None and not reading.done():
+            await asyncio.shield(reading)  # the read ahead is on its way: it is the add's
+        async with self._dataplane:
+            known_obs = next((o for o in self._observed.values() if o.key == key), None)
+            body = self.objects.get(known_obs.name) if known_obs is not None else None
+            if self.fenced or known_obs is None or body is None:
+                self.wake()
+                return
+            rv = str((body.get("metadata") or {}).get("resourceVersion"))
+            # The newest view, parsed once (the pass's parse when nothing came since).
+            obs = known_obs if known_obs.resource_version == rv else observe(body)
+            named = succession(obs.status)
+            confirmed = named is not None and self._read_ahead.get(key) == (
+                named.epoch,
+                obs.generation,
+            )
+            if obs.spec is None or obs.key != key or named is None or not confirmed:
+                self.wake()
+                return
+            hold = Hold(
+                aliasip=obs.name,
+                key=key,
+                epoch=named.epoch,
+                requests=requests_for(obs.spec),
+                announce_count=obs.spec.announce.count,
+                announce_interval_s=obs.spec.announce.interval_s,
+                adopt=False,
+                probe=self._added_at.get(key, -1) >= named.epoch,
+                generation=obs.generation,
+                handed=True,
+            )
+            standing = self._refusals.standing(key, hold.epoch, hold.generation, time.monotonic())
+            if standing is not None or self.retries.waiting(hold) is not None:
+                self.wake()
+                return
+            if self.handoffs.take(key, obs.name) != named:
+                self.wake()
+                return
+            known, self._kernel = self._kernel, None  # the next pass reads the kernel
+            await self._hold(hold, known)
+        log.debug(kv("handoff-held", node=node, aliasip=obs.name, epoch=named.epoch))
+        self.wake()
+
+    def _tell_handoffs(self, observed: list[Observed], held: list[HeldAlias]) -> None:
+        """After this pass's deletes: tell each named successor at once (R11)."""
+        for tell in self.handoffs.to_tell(observed, held):
+            sent = self.monitoring.tell(tell.to_node, ((tell.key, tell.epoch),), self.leases.lease)
+            log.info(
+                kv(
+                    "handoff-told" if sent else "handoff-not-told",
+                    node=self.settings.node,
+                    aliasip=tell.aliasip,
+                    epoch=tell.epoch,
+                    peer=tell.to_node,
+                    note=None if sent else "no monitoring path to it: the API path follows",
+                )
+            )
+
     async def _yield_to(self, peer: str, key: str, epoch: int) -> None:
         """R10: ``peer`` holds AliasIP ``key`` at ``epoch``, newer than ours: delete our
         copy now. The fencing token first: a view naming this node at an older epoch is
@@ -882,7 +1044,14 @@ class Agent:
         node = self.settings.node
         for obs in observed:
             outcome = outcomes.get(obs.name, Outcome())
-            view = view_for(node, obs, outcome, self.now())
+            view = view_for(
+                node,
+                obs,
+                outcome,
+                self.now(),
+                handed=self.handoffs.holds(obs),
+                awaiting=obs.key in self.handoffs.awaiting,
+            )
             if not (needs_write(obs.view_of(node), view) or (outcome.fresh and view is not None)):
                 continue
             assert view is not None

@@ -29,12 +29,13 @@ and the silent set. ``set_peers`` and ``set_watched`` replace whole values.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aliasip_nodeagent.heartbeat import (
@@ -44,10 +45,12 @@ from aliasip_nodeagent.heartbeat import (
     KeyRing,
     Receiver,
     Verdict,
+    encode,
     encode_one,
     new_boot,
     split,
 )
+from aliasip_nodeagent.hoststate import IPAddress
 from aliasip_nodeagent.logfmt import kv
 from aliasip_nodeagent.peers import Peer
 
@@ -127,6 +130,7 @@ class Monitor:
         self._rejections_since: Counter[str] = Counter()
         self._rejections_logged_at = 0.0
         self._keys_read_at: float | None = None
+        self._armed = False
 
     # -- sockets -------------------------------------------------------------------------
 
@@ -158,6 +162,12 @@ class Monitor:
         self._sockets.append(v6)
 
     def close(self) -> None:
+        if self._armed:
+            with contextlib.suppress(RuntimeError):  # the loop is gone already
+                loop = asyncio.get_running_loop()
+                for sock in self._sockets:
+                    loop.remove_reader(sock.fileno())
+            self._armed = False
         for sock in self._sockets:
             sock.close()
         self._sockets = []
@@ -255,6 +265,46 @@ class Monitor:
         if one is not None:
             return [one]
         return split(self.node, self.boot, self._seq + 1, sent_at, held, (), self.ring)
+
+    def tell_released(
+        self, peer: str, targets: Sequence[IPAddress], released: Sequence[tuple[str, int]]
+    ) -> bool:
+        """Tell ``peer`` now, out of the heartbeat rhythm, that this node let go of
+        ``released`` (``(uid, epoch)``): a direct handoff (docs/design.md, R11). One signed
+        datagram to its first address; False if it could not be sent (no keys, no route):
+        the API path follows anyway."""
+        if self.ring is None or not targets or not released:
+            return False
+        target = targets[0]
+        sock = self._socket_for(target.version)
+        if sock is None:
+            return False
+        beat = Heartbeat(self.node, self.boot, self._seq + 1, self._wall(), (), tuple(released))
+        try:
+            data = encode(beat, self.ring)
+        except ValueError:
+            return False  # hundreds of entries: the API path carries those
+        self._seq += 1
+        try:
+            sock.sendto(data, (str(target), self.port))
+        except OSError:
+            self.traffic.send_errors += 1
+            return False
+        self.traffic.sent += 1
+        return True
+
+    def arm(self, loop: asyncio.AbstractEventLoop, on: bool) -> None:
+        """Read the sockets as datagrams come (``on``) or once per interval. On only
+        while a handoff is awaited: a wake-up per heartbeat costs more than the
+        heartbeats at 100 holders, but a handoff must not wait up to an interval."""
+        if on == self._armed:
+            return
+        self._armed = on
+        for sock in self._sockets:
+            if on:
+                loop.add_reader(sock.fileno(), self._readable, sock)
+            else:
+                loop.remove_reader(sock.fileno())
 
     def _socket_for(self, version: int) -> socket.socket | None:
         family = socket.AF_INET if version == 4 else socket.AF_INET6

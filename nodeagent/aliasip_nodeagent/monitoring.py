@@ -12,7 +12,10 @@ sockets and the heartbeats themselves). It owns:
 
 It decides one thing (R10): a peer heard holding one of our aliases at a higher epoch
 makes this node yield it at once (``yield_to``, the agent's: it owns the kernel and the
-fencing tokens). Everything here runs on the event loop.
+fencing tokens). It carries the direct handoff's datagrams (R11, ``handoff``): ``tell``
+sends an old holder's ``released`` to the named successor at once; a peer's
+``released`` entries go to ``handed`` (the agent's handoff room). Everything here runs
+on the event loop.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 
 from aliasip_api.lease import AgentLease
 from aliasip_nodeagent.heartbeat import Heartbeat
-from aliasip_nodeagent.hoststate import HostState, IPInterface
+from aliasip_nodeagent.hoststate import HostState, IPAddress, IPInterface
 from aliasip_nodeagent.keyring import KeyFiles
 from aliasip_nodeagent.logfmt import kv
 from aliasip_nodeagent.monitor import Monitor
@@ -34,6 +37,8 @@ from aliasip_nodeagent.report import Outcome
 
 log = logging.getLogger("aliasip.agent")
 YieldTo = Callable[[str, str, int], Coroutine[object, object, None]]
+LeaseOf = Callable[[str], AgentLease | None]
+Handed = Callable[[str, tuple[tuple[str, int], ...]], None]
 
 
 class MonitoringPath:
@@ -49,12 +54,15 @@ class MonitoringPath:
         misses: int,
         yield_to: YieldTo,
         wake: Callable[[], None],
+        handed: Handed = lambda _peer, _released: None,
     ) -> None:
         """``yield_to(peer, uid, epoch)``: delete our copy of that AliasIP now;
-        ``wake``: a full pass (a watched node went silent)."""
+        ``wake``: a full pass (a watched node went silent); ``handed(peer, released)``:
+        a peer let go of these ``(uid, epoch)`` (a direct handoff)."""
         self.node = node
         self.port = port
         self._yield_to = yield_to
+        self._handed = handed
         self.holding: dict[str, int] = {}
         self.service: tuple[IPInterface, ...] = ()
         self.monitor: Monitor | None = None
@@ -151,10 +159,34 @@ class MonitoringPath:
         self.monitor.set_peers(peers)
         self.monitor.set_watched(watched)
 
+    def tell(self, to_node: str, released: tuple[tuple[str, int], ...], lease_of: LeaseOf) -> bool:
+        """Tell ``to_node`` at once that this node let go of ``released`` (R11): to the
+        address the heartbeats use, or else the first one its Lease advertises in a subnet
+        of ours. False when it cannot be told (no monitoring path): the API path follows."""
+        if self.monitor is None:
+            return False
+        peer = self.monitor.peers.get(to_node)
+        targets: tuple[IPAddress, ...] = peer.targets if peer is not None else ()
+        if not targets:
+            lease = lease_of(to_node)
+            targets = tuple(
+                a.ip
+                for a in parse_addresses(lease.monitor if lease is not None else None)
+                if any(a.ip.version == m.version and a.ip in m.network for m in self.service)
+            )
+        return self.monitor.tell_released(to_node, targets, released)
+
+    def arm(self, on: bool) -> None:
+        """Read heartbeats as they come while a handoff is awaited (``Monitor.arm``)."""
+        if self.monitor is not None:
+            self.monitor.arm(asyncio.get_running_loop(), on)
+
     def on_beat(self, beat: Heartbeat) -> None:
         """A peer's heartbeat: if it holds one of our aliases at a higher epoch, the
         operator has moved it since (epochs only grow) and our copy must go now, API or
         not (R10): the partition that hid the move has just healed."""
+        if beat.released:
+            self._handed(beat.node, beat.released)
         for key, epoch in beat.held:
             mine = self.holding.get(key)
             if mine is not None and epoch > mine:

@@ -26,6 +26,10 @@ Invariants, and why:
   let go (a planned switchover or cordon), nobody answers for the address, and the probe
   would only add its 30 ms to the outage. After a failover the old holder reported nothing,
   so the probe stays (it is what catches a holder that is still alive).
+- **A taken handoff is a hold.** In the release step of a planned move the operator names
+  the next holder (``aliasip_api.succession``); once the old holder told this node it let
+  go (``handoff``, R11), ``handed`` carries the AliasIP's uid at that epoch, and this node
+  holds as if named, without a probe on its first add at that epoch.
 - **Only our own marks.** Releases come from ``held`` (addresses carrying our mark); an
   address is released when no AliasIP that names this node wants it, also when its
   AliasIP no longer exists. A held address with the wanted IP but another prefix or
@@ -42,6 +46,7 @@ from typing import Any
 from aliasip_api.errors import InvalidAliasIP
 from aliasip_api.spec import AliasIPSpec, parse_aliasip
 from aliasip_api.status import AliasIPStatus, NodeState, NodeView
+from aliasip_api.succession import succession
 from aliasip_nodeagent.hoststate import HeldAlias
 from aliasip_nodeagent.placement import AliasRequest
 
@@ -110,6 +115,7 @@ class Hold:
     ``adopt``: every address is already held exactly as wanted, so there is nothing to
     probe or add (a restarted agent, or the periodic pass on a healthy holder).
     ``probe``: probe the wire before adding (False after a confirmed release, see above).
+    ``handed``: held on a direct handoff at ``epoch`` (named successor, not yet active).
     """
 
     aliasip: str
@@ -121,6 +127,7 @@ class Hold:
     adopt: bool
     probe: bool = True
     generation: int | None = None
+    handed: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,12 +200,16 @@ def plan(
     aliasips: Iterable[Observed],
     held: Sequence[HeldAlias],
     newest: Mapping[str, int],
+    handed: Mapping[str, int] | None = None,
 ) -> Plan:
     """The actions that make this node's kernel agree with the newest status of each AliasIP.
 
     ``aliasips`` must be a complete list (after a successful list or relist): an address
-    whose AliasIP is absent from it is released as orphaned.
+    whose AliasIP is absent from it is released as orphaned. ``handed``: the direct
+    handoffs taken (uid -> epoch, ``handoff.Handoffs.follow``); each is held while the
+    status is still at that epoch and names this node its successor.
     """
+    handed = handed or {}
     aliasips = tuple(aliasips)
     fencing: dict[str, int] = {}
     stale: list[str] = []
@@ -214,7 +225,7 @@ def plan(
             protected.extend(requests)
             continue
         fencing[obs.key] = obs.status.epoch
-        if obs.spec is not None and obs.status.active_node == node:
+        if obs.spec is not None and (obs.status.active_node == node or _handed(node, obs, handed)):
             wanted.append((obs, requests))
 
     holds = []
@@ -232,8 +243,9 @@ def plan(
                 announce_count=obs.spec.announce.count,
                 announce_interval_s=obs.spec.announce.interval_s,
                 adopt=all(h is not None for h in have),
-                probe=not released_before(node, obs.status),
+                probe=not (released_before(node, obs.status) or _handed(node, obs, handed)),
                 generation=obs.generation,
+                handed=_handed(node, obs, handed),
             )
         )
 
@@ -254,6 +266,14 @@ def plan(
             name, epoch, reason = None, None, "no AliasIP wants it here"
         releases.append(Release(held=h, aliasip=name, epoch=epoch, reason=reason))
     return Plan(releases=tuple(releases), holds=tuple(holds), newest=fencing, stale=tuple(stale))
+
+
+def _handed(node: str, obs: Observed, handed: Mapping[str, int]) -> bool:
+    """Whether ``node`` took a handoff of ``obs`` at its current epoch as its successor."""
+    if handed.get(obs.key) != obs.status.epoch:
+        return False
+    named = succession(obs.status)
+    return named is not None and named.to_node == node
 
 
 def _owner_of(held: HeldAlias, aliasips: Iterable[Observed]) -> Observed | None:

@@ -63,16 +63,51 @@ class Outcome:
 
 
 def view_for(
-    node: str, obs: Observed, outcome: Outcome, now: datetime, *, in_progress: bool = False
+    node: str,
+    obs: Observed,
+    outcome: Outcome,
+    now: datetime,
+    *,
+    in_progress: bool = False,
+    handed: bool = False,
+    awaiting: bool = False,
 ) -> NodeView | None:
     """The view this node should report for ``obs``, or None to report nothing (yet).
 
     Nothing is reported for an object whose status does not parse, for a hold still in
     progress, or for an AliasIP this node has no part in (not listed in ``spec.nodes``,
-    never reported, holding nothing).
+    never reported, holding nothing). ``handed``: this node holds on a direct handoff
+    taken at the current epoch (``holding`` then, without a complaint). ``awaiting``: it
+    is the named successor and has not been handed the addresses yet: it reports nothing
+    at this epoch but a refusal (or a probe, told at the epoch before), because a
+    ``standby`` at the epoch would tell the operator it let go while a handoff may still
+    come (R11).
     """
     if not obs.status_valid or in_progress:
         return None
+    if handed and outcome.holds_any:
+        return NodeView(
+            NodeState.HOLDING,
+            outcome.error,
+            obs.status.epoch,
+            outcome.interface,
+            now,
+            foreign_claim=outcome.foreign_claim,
+        )
+    if awaiting and outcome.error is None and not outcome.holds_any:
+        if outcome.heard is None:
+            return None
+        # A probe of the releasing node is evidence the operator needs (R3), told at the
+        # epoch before: it proves nothing about letting go at this one.
+        return NodeView(
+            NodeState.STANDBY,
+            None,
+            obs.status.epoch - 1,
+            None,
+            now,
+            outcome.heard,
+            outcome.observed_at,
+        )
     previous = obs.view_of(node)
     epoch = obs.status.epoch
     claim = outcome.foreign_claim

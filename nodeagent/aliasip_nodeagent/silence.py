@@ -38,9 +38,11 @@ OVERDUE_S = 1.0
 # How often an overdue or lapsed holder is probed while its silence is being proven.
 PROBE_EVERY_S = 0.25
 # Added to a holder's advertised mute window: an nftables element's timeout is checked
-# against jiffies at each lookup (one tick: 4 ms at HZ=250), and the refresh that set it
-# committed a moment after the holder's agent last ran.
-MUTE_SLACK_S = 0.05
+# against jiffies at each lookup (one tick: 4 ms at HZ=250, 10 ms at HZ=100), and the
+# refresh that set it committed a moment (about a millisecond) after the holder's agent
+# last ran. 50 ms before issue 11's last session: 30 ms of every node-lost failover
+# bought nothing.
+MUTE_SLACK_S = 0.02
 
 Key = tuple[str, str]  # (AliasIP, holder)
 

@@ -65,7 +65,11 @@ The rules, in the order they apply (each one is a branch below):
    the outage spans the time without a holder (``startedAt`` stays the move's start).
 7. No holder, nobody holds: assign the move's target if still eligible, else the best
    eligible candidate (the requested one for a switchover request), epoch+1, Switching;
-   but wait while a live agent still reports holding from an older epoch. Nobody
+   but wait while a live agent still reports holding from an older epoch. The target of
+   a planned move is its named successor and may hold on a direct handoff (R11,
+   ``aliasip_api.succession``): it is assigned when it reports holding even if no longer
+   eligible (rule 3 moves it on), and anyone else is assigned only once it let go: while
+   it has not, a second release step from it (same epoch) comes first. Nobody
    eligible: Pending if the AliasIP never had a holder, else Unavailable (reason
    ``NoEligibleNode``, or the refusal code every candidate agrees on, as in rule 3).
 
@@ -459,6 +463,20 @@ class _Planner:
             reason = FAILOVER
         request = _Request()
         target = pinned if pinned is not None and health.eligible(pinned) else None
+        handoff = (
+            continuing is not None
+            and pinned is not None
+            and continuing.reason != FAILOVER
+            and pinned != releasing
+        )
+        if handoff and target is None and pinned is not None and continuing is not None:
+            # R11: the named successor may hold on a direct handoff. If it says so, it is
+            # the holder (rule 3 moves it on if it should not serve); if it may, it must
+            # let go before anyone else is named: release again, from it.
+            if health.lease_valid(pinned) and health.holds(pinned):
+                target = pinned
+            elif not health.clear(pinned):
+                return self._release_successor(pinned, continuing)
         if target is None and releasing is None:
             target, request = self._requested(exclude=())
             if target is not None:
@@ -489,6 +507,37 @@ class _Planner:
             message = f"{self._lost_release(releasing)}: {message}"
         ready = _Ready(ConditionStatus.FALSE, reason, message)
         return _Plan(target, Phase.SWITCHING, ready, transition, request)
+
+    def _release_successor(self, successor: str, moving: LastTransition) -> _Plan:
+        """Rule 7 when the named successor of a planned move cannot take the addresses
+        but may hold them on a direct handoff (R11): a release step from it to the best
+        other candidate, keeping the move's reason and start. Nobody eligible: wait, no
+        holder (Unavailable) while the successor may still let go."""
+        health = self.health
+        why = health.unfit(successor) or "is not a candidate"
+        target = health.best(exclude={successor})
+        request = _Request()
+        if self.in_flight is not None and self.request is not None:
+            message = f"switchover to {successor} cannot complete: {successor} {why}"
+            if target is not None:
+                message += f"; {target} takes the addresses instead"
+            request = _Request(True, Event(EventType.WARNING, SWITCHOVER_FAILED, message))
+        if target is None:
+            message = (
+                f"{successor} was named to take the addresses but {why}, and no other "
+                f"candidate can ({health.why_none({successor})})"
+            )
+            ready = self._refused() or _Ready(ConditionStatus.FALSE, NO_ELIGIBLE_NODE, message)
+            request = request if request.consume else self._pending()
+            return _Plan(None, Phase.UNAVAILABLE, ready, moving, request)
+        reason = moving.reason or SWITCHING
+        transition = LastTransition(successor, target, reason, started_at=moving.started_at)
+        message = (
+            f"{successor} was named to take the addresses but {why}: it lets go of what a "
+            f"handoff may have given it (epoch {self.next_epoch}), then {target} takes them"
+        )
+        ready = _Ready(ConditionStatus.FALSE, reason, message)
+        return _Plan(None, Phase.SWITCHING, ready, transition, request)
 
     def _lost_release(self, releasing: str) -> str:
         """Why a move goes on without ``releasing``'s release (it is provably silent)."""

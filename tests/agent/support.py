@@ -95,6 +95,21 @@ class Cluster:
         )
         assert reply.status == 200, reply.body
 
+    def set_release_step(self, source: str, to: str, epoch: int, name: str = "web") -> None:
+        """A planned move's release step, as the operator writes it: no node allowed to
+        hold, ``to`` named the successor at ``epoch`` (R11)."""
+        moving = {
+            "from": source,
+            "to": to,
+            "reason": "Switchover",
+            "startedAt": "2026-12-07T00:00:00.000000Z",
+        }
+        status = {"activeNode": None, "epoch": epoch, "phase": "Switching"}
+        reply = self.api.patch(
+            f"{ALIASIPS}/{name}/status", {"status": {**status, "lastTransition": moving}}
+        )
+        assert reply.status == 200, reply.body
+
     def get(self, name: str = "web") -> dict[str, Any]:
         reply = self.api.get(f"{ALIASIPS}/{name}")
         assert reply.status == 200, reply.body

@@ -46,7 +46,8 @@ def eligible(
 
 
 def might_hold(prev: AliasIPStatus) -> set[str]:
-    """Nodes that may hold the addresses according to the previous status."""
+    """Nodes that may hold the addresses according to the previous status: the named
+    successor of a planned move's release step too (it may hold on a direct handoff)."""
     nodes = {n for n, v in prev.nodes.items() if v.state is NodeState.HOLDING}
     if prev.active_node is not None:
         nodes.add(prev.active_node)
@@ -54,7 +55,35 @@ def might_hold(prev: AliasIPStatus) -> set[str]:
     releasing = prev.active_node is None and last is not None and last.finished_at is None
     if releasing and last is not None and last.from_node is not None:
         nodes.add(last.from_node)
+    successor = named_successor(prev)
+    if successor is not None:
+        nodes.add(successor)
     return nodes
+
+
+def named_successor(prev: AliasIPStatus) -> str | None:
+    """The node a planned move's release step named to take over (R11), re-derived: no
+    holder, an unfinished move from one node to another that is not a failover. (Any
+    phase: a successor that took a handoff while Switching may not have let go since.)"""
+    last = prev.last_transition
+    if prev.active_node is not None or last is None or last.finished_at is not None:
+        return None
+    if last.reason == "Failover" or not last.from_node or last.to_node in (None, last.from_node):
+        return None
+    return last.to_node
+
+
+def holds_by_handoff(observed: Observations, prev: AliasIPStatus, node: str, now: datetime) -> bool:
+    """``node`` is the named successor and its live agent reports holding at the epoch."""
+    view = prev.nodes.get(node)
+    return (
+        named_successor(prev) == node
+        and lease_valid(observed, node, now)
+        and view is not None
+        and view.state is NodeState.HOLDING
+        and view.epoch is not None
+        and view.epoch >= prev.epoch
+    )
 
 
 def silent_by_peers(aliasip: AliasIP, observed: Observations, node: str, now: datetime) -> bool:
@@ -146,8 +175,11 @@ def check_decision(
     assert not new.nodes, "the operator never writes the agents' part"
     if moved and new.active_node is not None:
         target = new.active_node
-        # Only an eligible node is chosen: Lease valid, Ready, not cordoned, no error.
-        assert eligible(aliasip, observed, prev, target, now), f"{target} is not eligible"
+        # Only an eligible node is chosen: Lease valid, Ready, not cordoned, no error; or
+        # the named successor that already holds on a handoff (it is the holder: R11).
+        assert eligible(aliasip, observed, prev, target, now) or holds_by_handoff(
+            observed, prev, target, now
+        ), f"{target} is not eligible"
         # Never two holders: every node that might hold has let go (or is gone).
         for node in might_hold(prev) - {target}:
             assert let_go(aliasip, observed, prev, node, now), (
@@ -155,7 +187,10 @@ def check_decision(
             )
         # The holder and the node asked to release are watched: each has released at the
         # previous epoch or later, or is provably silent (a lapsed Lease is not enough).
-        watched = {n for n in (prev.active_node, releasing(prev)) if n is not None}
+        # So is a named successor (R11): it may hold on a handoff.
+        watched = {
+            n for n in (prev.active_node, releasing(prev), named_successor(prev)) if n is not None
+        }
         for node in watched - {target}:
             view = prev.nodes.get(node)
             released = (

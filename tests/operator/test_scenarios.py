@@ -308,19 +308,55 @@ SCENARIOS: list[tuple[Callable[[], World], list[Step], str]] = [
         active_on_a(),
         [
             step(annotate("b"), expect=(None, S, 2)),
+            # a let go and told b (R11), which has not acted: b may hold on the handoff,
+            # so b is asked to let go before a takes the addresses back.
             step(
                 host("b", cordoned=True),
                 act("a"),
-                expect=("a", S, 3),
-                events=(
-                    "Switchover",
-                    "SwitchoverFailed",
-                ),
+                expect=(None, S, 2),
+                events=("SwitchoverFailed",),
                 annotation=None,
             ),
+            step(act("b"), expect=("a", S, 3), events=("Switchover",)),
             step(act("a"), expect=("a", A, 3), events=("Held",)),
         ],
         "switchover-target-lost-midway-goes-to-the-best-eligible",
+    ),
+    (
+        active_on_a(),
+        [
+            step(annotate("b"), expect=(None, S, 2)),
+            # a lets go and tells b directly; b adds at epoch 2 before the operator sees
+            # a's report (R11): the assignment at 3 finds b already holding.
+            step(act("a", "b"), expect=("b", S, 3), events=("Switchover",)),
+            step(act("b"), expect=("b", A, 3), annotation=None),
+        ],
+        "switchover-by-direct-handoff-the-successor-holds-before-it-is-assigned",
+    ),
+    (
+        active_on_a(),
+        [
+            step(annotate("b"), expect=(None, S, 2)),
+            # b took the handoff, then was cordoned: it is the holder all the same (it is
+            # assigned), and the cordon moves the addresses on in order.
+            step(act("a", "b"), host("b", cordoned=True), expect=("b", S, 3)),
+            step(act("b"), expect=(None, S, 4)),
+            step(act("b"), expect=("a", S, 5)),
+            step(act("a"), expect=("a", A, 5)),
+        ],
+        "a-successor-that-took-the-handoff-is-assigned-even-if-cordoned-then-moved-on",
+    ),
+    (
+        active_on_a(),
+        [
+            step(annotate("b"), expect=(None, S, 2)),
+            # b's link is down: the handoff never reaches it, and b refuses at epoch 2
+            # (InterfaceDown): a refusal is a clear "no", so a takes the addresses back
+            # at once, without a second release step.
+            step(host("b", link=False), act("a", "b"), expect=("a", S, 3)),
+            step(act("a"), expect=("a", A, 3)),
+        ],
+        "a-successor-off-the-lan-hears-no-handoff",
     ),
     (
         active_on_a(),

@@ -4,7 +4,9 @@ the API shows (Nodes, agent Leases, the AliasIP's status and annotation).
 Agents follow the design's contract, simplified to one atomic step (``act``): renew the
 Lease, then make the kernel agree with the newest status (add after a probe on the wire
 finds nobody answering, delete otherwise) and report ``status.nodes.<node>``, including a
-standby's probe (``holderHeard``). The operator is ``decide``, run by ``operate`` on the
+standby's probe (``holderHeard``). The direct handoff (R11) too: an old holder that let
+go tells the named successor (``told``, while both are up on the LAN), which then adds
+at the release step's epoch without a probe. The operator is ``decide``, run by ``operate`` on the
 current observations. Time only moves with ``tick``: no sleeps, no real clock.
 """
 
@@ -20,6 +22,7 @@ from aliasip_api.errors import Finding
 from aliasip_api.nodes import NodeInfo
 from aliasip_api.spec import AliasIP, parse_aliasip
 from aliasip_api.status import AliasIPStatus, ForeignClaim, NodeState, NodeView
+from aliasip_api.succession import succession
 from aliasip_operator.decide import decide
 from aliasip_operator.decision import Decision
 from aliasip_operator.observations import AgentLease, Observations, SwitchoverRequest
@@ -73,6 +76,8 @@ class World:
     decisions: list[Decision] = field(default_factory=list)
     foreign: str | None = None  # the MAC of a host that is not ours answering, if any
     foreign_since: float | None = None  # when it started to (the claim's time)
+    # Direct handoffs told over the monitoring path: (successor, epoch) (R11).
+    told: set[tuple[str, int]] = field(default_factory=set)
 
     @classmethod
     def of(cls, *names: str, **kwargs: Any) -> World:
@@ -152,6 +157,7 @@ class World:
         self.observe_peers(name)
         active = self.status.active_node == name
         others = self.answering() - {name}
+        named = succession(self.status)
         if not host.link:
             # Deleting on link loss: the addresses never come back with the carrier
             # unless the agent re-adds them after a probe (kube-vip #682).
@@ -186,6 +192,23 @@ class World:
                 holder_heard=True,
                 observed_at=self.now,
             )
+        elif named is not None and named.to_node == name:
+            # The named successor (R11): it adds on the old holder's word, without a
+            # probe, or waits, reporting at most its probe (at the epoch before).
+            if (name, named.epoch) in self.told:
+                host.kernel = True
+                self.report(name, NodeState.HOLDING)
+            elif others:
+                view = NodeView(
+                    NodeState.STANDBY,
+                    epoch=self.status.epoch - 1,
+                    updated_at=self.now,
+                    holder_heard=True,
+                    observed_at=self.now,
+                )
+                self.status = dataclasses.replace(
+                    self.status, nodes={**self.status.nodes, name: view}
+                )
         else:
             held = host.kernel
             host.kernel = False
@@ -197,6 +220,15 @@ class World:
                 holder_heard=bool(others),
                 observed_at=self.now,
             )
+            if named is not None and named.from_node == name:
+                self.tell(name, named.to_node, named.epoch)
+
+    def tell(self, sender: str, successor: str, epoch: int) -> None:
+        """The old holder's handoff datagram: it arrives while both ends are up and on the
+        service LAN (the monitoring path), whatever the API does."""
+        ends = (self.hosts[sender], self.hosts[successor])
+        if all(h.powered and h.agent and h.link for h in ends):
+            self.told.add((successor, epoch))
 
     def observe_peers(self, name: str) -> None:
         """Evidence per node, as a real agent gathers it (docs/design.md): another node is

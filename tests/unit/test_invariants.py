@@ -172,6 +172,21 @@ def test_a_stray_alias_beyond_the_reaction_bound_is_a_violation() -> None:
     assert "while activeNode is node2" in found.detail
 
 
+def test_the_named_successor_may_hold_through_the_release_step_but_no_longer() -> None:
+    """R11: node2, named successor at epoch 2, holds on a direct handoff while activeNode
+    is None (an operator down for 15 s between the two steps); once a second release step
+    names node3 instead, node2 must let go within the reaction bound."""
+    step = Sample(10, "web", "u1", None, "Switching", 2, (f"{ADDR}/24",), "node2")
+    samples = [sample(0, "node1"), step, sample(25, "node2", 3)]
+    able, powered = ability([], NODES, 0.0)
+    handed = [Presence("node1", ADDR, 0.0, 10.1), Presence("node2", ADDR, 10.2, None)]
+    assert stray_aliases(handed, samples, able, powered, end=30.0) == []
+    again = Sample(12, "web", "u1", None, "Switching", 2, (f"{ADDR}/24",), "node3")
+    late = [Presence("node2", ADDR, 10.2, 12 + REACTION_S + 1)]
+    (found,) = stray_aliases(late, [sample(0, "node1"), step, again], able, powered, end=30.0)
+    assert found.invariant == "stray-alias" and abs((found.at or 0) - 12.0) < 0.05
+
+
 def test_a_node_that_cannot_act_is_not_blamed_until_it_can() -> None:
     samples = [sample(0, "node1"), sample(10, None, 2)]
     # node1 is cut from the API at 5 (a switchover it cannot see), healed at 30.
