@@ -215,8 +215,6 @@ def test_an_awaiting_successor_says_nothing_at_the_epoch_but_a_refusal_or_a_prob
     assert view_for("node2", obs, Outcome(), NOW, awaiting=True) is None
     refused = view_for("node2", obs, Outcome(error="InterfaceDown: eth1"), NOW, awaiting=True)
     assert refused is not None and (refused.state, refused.epoch) == (NodeState.ERROR, 2)
-    probed = view_for(
-        "node2", obs, Outcome(heard=True, observed_at=NOW), NOW, awaiting=True
-    )
+    probed = view_for("node2", obs, Outcome(heard=True, observed_at=NOW), NOW, awaiting=True)
     assert probed is not None
     assert (probed.state, probed.epoch, probed.holder_heard) == (NodeState.STANDBY, 1, True)
