@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -334,6 +334,20 @@ def _append(timeline: Timeline, at: float, value: bool) -> None:
 def holders(samples: Iterable[Sample]) -> dict[str, list[tuple[float, str | None]]]:
     """Per alias address (bare), ``status.activeNode`` over time: the sampled AliasIP
     whose spec lists the address (None while it does not exist)."""
+    return _per_address(samples, lambda sample: sample.active)
+
+
+def successors(samples: Iterable[Sample]) -> dict[str, list[tuple[float, str | None]]]:
+    """Per alias address (bare), the named successor over time (None outside a planned
+    move's release step), like ``holders``."""
+    return _per_address(samples, lambda sample: sample.successor)
+
+
+def _per_address(
+    samples: Iterable[Sample], value: Callable[[Sample], str | None]
+) -> dict[str, list[tuple[float, str | None]]]:
+    """Per alias address (bare), ``value`` of the AliasIP whose spec lists it, at each
+    change (None while that AliasIP does not exist)."""
     by_address: dict[str, list[tuple[float, str | None]]] = {}
     owner: dict[str, str] = {}  # address -> AliasIP name
     for sample in sorted(samples, key=lambda s: s.at):
@@ -341,27 +355,10 @@ def holders(samples: Iterable[Sample]) -> dict[str, list[tuple[float, str | None
             owner[bare(address)] = sample.name
         for address, name in owner.items():
             if name == sample.name:
-                active = sample.active if sample.uid is not None else None
+                now = value(sample) if sample.uid is not None else None
                 timeline = by_address.setdefault(address, [])
-                if not timeline or timeline[-1][1] != active:
-                    timeline.append((sample.at, active))
-    return by_address
-
-
-def successors(samples: Iterable[Sample]) -> dict[str, list[tuple[float, str | None]]]:
-    """Per alias address (bare), the named successor over time (None outside a planned
-    move's release step), like ``holders``."""
-    by_address: dict[str, list[tuple[float, str | None]]] = {}
-    owner: dict[str, str] = {}
-    for sample in sorted(samples, key=lambda s: s.at):
-        for address in sample.addresses:
-            owner[bare(address)] = sample.name
-        for address, name in owner.items():
-            if name == sample.name:
-                successor = sample.successor if sample.uid is not None else None
-                timeline = by_address.setdefault(address, [])
-                if not timeline or timeline[-1][1] != successor:
-                    timeline.append((sample.at, successor))
+                if not timeline or timeline[-1][1] != now:
+                    timeline.append((sample.at, now))
     return by_address
 
 

@@ -429,12 +429,22 @@ class _Planner:
         outage = (finished - view.updated_at).total_seconds() * 1000
         return round(outage) if outage >= 0 else None
 
-    def _release(self, holder: str, target: str, reason: str, why: str, request: _Request) -> _Plan:
-        """Step 1 of a planned move: nobody may hold until ``holder`` reports released."""
-        transition = LastTransition(holder, target, reason, started_at=self.now)
+    def _release(
+        self,
+        holder: str,
+        target: str,
+        reason: str,
+        why: str,
+        request: _Request,
+        started_at: datetime | None = None,
+    ) -> _Plan:
+        """Step 1 of a planned move: nobody may hold until ``holder`` reports released
+        (``started_at``: the move's start, when this step continues one)."""
+        transition = LastTransition(holder, target, reason, started_at=started_at or self.now)
+        # A second release step (from a named successor) keeps the epoch: nobody is active.
+        epoch = self.status.epoch if self.status.active_node is None else self.next_epoch
         message = (
-            f"{why}: {holder} releases the addresses (epoch {self.next_epoch}), "
-            f"then {target} takes them"
+            f"{why}: {holder} releases the addresses (epoch {epoch}), then {target} takes them"
         )
         ready = _Ready(ConditionStatus.FALSE, reason, message)
         return _Plan(None, Phase.SWITCHING, ready, transition, request)
@@ -530,14 +540,12 @@ class _Planner:
             ready = self._refused() or _Ready(ConditionStatus.FALSE, NO_ELIGIBLE_NODE, message)
             request = request if request.consume else self._pending()
             return _Plan(None, Phase.UNAVAILABLE, ready, moving, request)
-        reason = moving.reason or SWITCHING
-        transition = LastTransition(successor, target, reason, started_at=moving.started_at)
-        message = (
-            f"{successor} was named to take the addresses but {why}: it lets go of what a "
-            f"handoff may have given it (epoch {self.next_epoch}), then {target} takes them"
+        why = (
+            f"{successor} {why}, after it was named to take the addresses (a handoff may "
+            "have given them to it)"
         )
-        ready = _Ready(ConditionStatus.FALSE, reason, message)
-        return _Plan(None, Phase.SWITCHING, ready, transition, request)
+        reason = moving.reason or SWITCHING
+        return self._release(successor, target, reason, why, request, moving.started_at)
 
     def _lost_release(self, releasing: str) -> str:
         """Why a move goes on without ``releasing``'s release (it is provably silent)."""

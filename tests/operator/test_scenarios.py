@@ -361,6 +361,21 @@ SCENARIOS: list[tuple[Callable[[], World], list[Step], str]] = [
     (
         active_on_a(),
         [
+            # a is cordoned: a planned move to b. a lets go and tells b, then b is
+            # cordoned too and c is not Ready: nobody else may take the addresses, and b
+            # may hold them on the handoff: no holder named, Unavailable, b still the
+            # move's target. Once b is uncordoned it is assigned.
+            step(host("c", kubelet=False), host("a", cordoned=True), expect=(None, S, 2)),
+            step(act("a"), host("b", cordoned=True), expect=(None, U, 2)),
+            step(expect=(None, U, 2), events=()),
+            step(host("b", cordoned=False), expect=("b", S, 3)),
+            step(act("b"), expect=("b", A, 3)),
+        ],
+        "a-successor-turned-unfit-with-nobody-else-waits-unassigned",
+    ),
+    (
+        active_on_a(),
+        [
             step(host("a", cordoned=True), expect=(None, S, 2), events=("NodeCordoned",)),
             step(expect=(None, S, 2), events=()),
             step(act("a"), expect=("b", S, 3)),
