@@ -597,7 +597,12 @@ def move_timeline(
 def detection(move: Move, evidence: Evidence) -> str:
     """How the operator knew to move: the request, or the evidence it named for a failover."""
     if move.number == 1:
-        return f"planned: {move.old} released, then {move.new} added"
+        handed = any(
+            r.event == "handoff-taken" and r.at >= move.started_at
+            for r in evidence.records.get(move.new, [])
+        )
+        how = "told it directly" if handed else "then"
+        return f"planned: {move.old} released, {how}; {move.new} added"
     later = [e for e in evidence.events if (event_at(e) or 0.0) >= move.started_at]
     why = failover_evidence(later)
     return why or "Lease expired"

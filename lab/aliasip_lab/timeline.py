@@ -129,6 +129,10 @@ def describe_record(record: AgentRecord) -> str | None:
     if record.event == "release":
         why = f", {f['reason']}" if f.get("reason") else ""
         return f"deleted {f.get('address')} (epoch {f.get('epoch')}{why})"
+    if record.event == "handoff-told":
+        return f"told {f.get('peer')} directly, over the monitoring path (direct handoff)"
+    if record.event == "handoff-taken":
+        return f"heard {f.get('peer')} let go at epoch {f.get('epoch')}: taking over at once"
     if record.event == "holder-probed":
         holder = f.get("holder")
         if f.get("heard") == "False":

@@ -966,8 +966,8 @@ class Agent:
             if standing is not None or self.retries.waiting(hold) is not None:
                 self.wake()
                 return
-            if self.handoffs.take(key, obs.name) != named:
-                self.wake()
+            if self.handoffs.awaiting.get(key) != named or not self.handoffs.take(key, obs.name):
+                self.wake()  # the view moved on since the last pass: a pass decides
                 return
             known, self._kernel = self._kernel, None  # the next pass reads the kernel
             await self._hold(hold, known)

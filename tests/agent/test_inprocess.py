@@ -321,3 +321,73 @@ def test_the_fake_kernel_marks_what_it_adds() -> None:
     assert kernel.add(placement) and not kernel.add(placement)
     assert [str(h.address) for h in kernel.snapshot().owned()] == [f"{ALIAS}/24"]
     assert replace(placement, interface="eth1") == placement
+
+
+def release_step(to: str = "node1", epoch: int = 2, rv: int = 20) -> dict[str, Any]:
+    """The release step of a planned move from node2, naming ``to`` successor (R11)."""
+    body = aliasip(
+        None,
+        epoch,
+        rv,
+        nodes={"node2": {"state": "holding", "epoch": epoch - 1}},
+        transition={
+            "from": "node2",
+            "to": to,
+            "reason": "Switchover",
+            "startedAt": "2026-12-07T00:00:00.000000Z",
+        },
+    )
+    body["status"]["phase"] = "Switching"
+    return body
+
+
+def handoff_run(r: Rig, view: dict[str, Any], then: dict[str, Any] | None = None) -> None:
+    """A pass on ``view`` (node1 sees itself named: it reads ahead), the watch delivering
+    ``then`` if given, and node2's signed ``released`` at epoch 2 arriving: every task
+    it starts is awaited."""
+    r.agent.objects["web"] = view
+
+    async def go() -> None:
+        outcomes, observed = await r.agent._apply(full=True)
+        await r.agent._report(observed, outcomes)
+        await asyncio.gather(*r.agent._reading.values())
+        if then is not None:
+            r.agent.objects["web"] = then
+        r.agent._handed("node2", ((UID, 2),))
+        current = asyncio.current_task()
+        await asyncio.gather(*(t for t in asyncio.all_tasks() if t is not current))
+        r.agent.claims.close()
+        await r.agent.announcements.close()
+
+    asyncio.run(go())
+
+
+def test_a_direct_handoff_adds_at_once_on_the_read_made_ahead_without_a_probe() -> None:
+    """R11: node1, named successor at epoch 2, reads the AliasIP as soon as it sees its
+    name (one GET), and adds on node2's word without another read or a wire probe; it
+    reports nothing at epoch 2 before that (a standby there would read as let go)."""
+    r = rig(release_step())
+    handoff_run(r, release_step())
+    assert r.api.gets == 1
+    assert r.kernel.adds == 1 and r.wire.probes == 0 and r.wire.announcements >= 1
+    assert r.api.patches == []  # awaiting: nothing said at epoch 2 yet
+    r.run_pass()
+    assert (r.reported["state"], r.reported["epoch"]) == ("holding", 2)
+
+
+def test_a_handoff_is_not_taken_on_a_view_that_moved_on() -> None:
+    """The watch delivered a second release step (from node1 to node3) after the pass:
+    node2's word no longer makes node1 a holder."""
+    r = rig(release_step())
+    handoff_run(r, release_step(), then=release_step(to="node3", rv=21))
+    assert r.kernel.adds == 0
+
+
+def test_no_handoff_is_taken_without_a_read_that_confirms_the_name() -> None:
+    """The read ahead shows another release step: nothing is taken on node2's word, and
+    the pass that follows (on the fresh object) holds nothing either."""
+    r = rig(release_step(to="node3", rv=21))
+    handoff_run(r, release_step())
+    assert r.kernel.adds == 0
+    r.run_pass()
+    assert r.kernel.adds == 0
