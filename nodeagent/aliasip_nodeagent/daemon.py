@@ -240,6 +240,7 @@ class Agent:
             yield_to=self._yield_to,
             wake=lambda: self.wake(watch=True),
             handed=self._handed,
+            readied=self._readied,
         )
         # The direct handoff of planned moves, both ends (R11).
         self.handoffs = Handoffs(settings.node)
@@ -286,6 +287,8 @@ class Agent:
         # (epoch, generation) (R1 for a direct handoff, done ahead: ``_read_ahead_...``).
         self._read_ahead: dict[str, tuple[int, int | None]] = {}
         self._reading: dict[str, asyncio.Task[None]] = {}
+        # AliasIPs whose release this pass left for a moment (their successor not ready).
+        self._deferred: set[str] = set()
         self._refusals = Refusals()
         self.carrier = CarrierWatch(
             settings.node,
@@ -609,7 +612,12 @@ class Agent:
             log.info(kv("stale-ignored", node=node, aliasip=name, epoch=by_name[name].status.epoch))
         outcomes: dict[str, Outcome] = {}
         gone: list[HeldAlias] = []
+        self._deferred = set()
         for r in p.releases:
+            wait = self._defer_release(by_name.get(r.aliasip or ""))
+            if wait is not None:  # the named successor is not ready yet (R11)
+                self._deferred.add(r.aliasip or "")
+                continue
             outcome = outcomes.get(r.aliasip or "", Outcome())
             try:
                 deleted = await self._io(self.netlink.delete, r.held)
@@ -803,6 +811,10 @@ class Agent:
             and fresh.generation == obs.generation
         ):
             self._read_ahead[obs.key] = (named.epoch, obs.generation)
+            # Ready: the old holder may let go now (it waits a moment for this word).
+            self.monitoring.tell(
+                named.from_node, self.leases.lease, ready=((obs.key, named.epoch),)
+            )
 
     def _fences(self, planned: Mapping[str, int], full: bool) -> dict[str, int]:
         """The fencing tokens after a pass: the plan's, plus the ones kept for AliasIPs
@@ -917,6 +929,23 @@ class Agent:
 
     # ------------------------------------------------------------------ the monitoring path
 
+    def _defer_release(self, obs: Observed | None) -> float | None:
+        """Seconds this pass leaves ``obs``'s addresses in place for its named successor
+        to say it is ready (``handoff.Handoffs.defer``), with a pass booked for then."""
+        if obs is None or self._loop is None:
+            return None
+        wait = self.handoffs.defer(
+            obs, time.monotonic(), lambda peer: self.monitoring.heard(peer) is True
+        )
+        if wait is not None:
+            self._loop.call_later(wait, self.wake)
+        return wait
+
+    def _readied(self, peer: str, ready: tuple[tuple[str, int], ...]) -> None:
+        """A named successor has read the AliasIP and waits for our word: let go now."""
+        self.handoffs.readied(peer, ready)
+        self.wake()
+
     def _handed(self, peer: str, released: tuple[tuple[str, int], ...]) -> None:
         """``peer`` let go of these AliasIPs (uid, epoch): the handoffs this node awaits
         from it are taken at once (``_take_handoff``), not at the next pass."""
@@ -977,7 +1006,9 @@ class Agent:
     def _tell_handoffs(self, observed: list[Observed], held: list[HeldAlias]) -> None:
         """After this pass's deletes: tell each named successor at once (R11)."""
         for tell in self.handoffs.to_tell(observed, held):
-            sent = self.monitoring.tell(tell.to_node, ((tell.key, tell.epoch),), self.leases.lease)
+            sent = self.monitoring.tell(
+                tell.to_node, self.leases.lease, released=((tell.key, tell.epoch),)
+            )
             log.info(
                 kv(
                     "handoff-told" if sent else "handoff-not-told",
@@ -1049,6 +1080,7 @@ class Agent:
                 obs,
                 outcome,
                 self.now(),
+                in_progress=obs.name in self._deferred,
                 handed=self.handoffs.holds(obs),
                 awaiting=obs.key in self.handoffs.awaiting,
             )

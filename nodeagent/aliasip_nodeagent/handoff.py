@@ -7,6 +7,10 @@ loop. Both ends of a handoff:
   (``aliasip_api.succession``), tells the named successor ``released`` at E over the
   monitoring path the moment it holds none of the addresses any more (``to_tell``), once
   per AliasIP and epoch, before its own API report;
+- **the old holder waits for the successor's "ready"** (its read done, R1) before it
+  deletes, at most ``READY_WAIT_S`` and only for a successor heard on the monitoring path
+  (``defer``), so the addresses are gone from the old holder only while the successor
+  needs nothing but the datagram to add them;
 - **the successor** keeps what it was told (``heard``, for ``TOLD_TTL_S``: a datagram
   may come before its watch shows E) and takes the handoff for an AliasIP only while its
   own view names it successor at that same epoch, from that same node (``follow``). A
@@ -30,7 +34,7 @@ path (``released``, then the assignment at E+1) follows as before.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from aliasip_api.succession import Succession, succession
@@ -43,6 +47,12 @@ log = logging.getLogger("aliasip.agent")
 # long (a watch event is late by milliseconds on a healthy cluster; the API path covers
 # anything later).
 TOLD_TTL_S = 2.0
+# The old holder waits at most this long for the named successor's "ready" (it has read
+# the AliasIP: R1) before it lets go: the successor then adds within a datagram's time of
+# the delete, not after its own read. Only for a successor heard on the monitoring path;
+# a lost "ready" costs the move this much, never safety.
+READY_WAIT_S = 0.05
+MAX_READY = 1024
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,28 @@ class Handoffs:
         self.taken: dict[str, Succession] = {}
         self._heard: dict[tuple[str, int], tuple[str, float]] = {}  # (uid, epoch) -> from, at
         self._told: set[tuple[str, int]] = set()
+        self._ready: dict[tuple[str, int], str] = {}  # (uid, epoch) -> the successor ready
+        self._step_seen: dict[tuple[str, int], float] = {}  # a release step, first seen
+
+    def readied(self, sender: str, ready: Iterable[tuple[str, int]]) -> None:
+        """A named successor's signed "ready": it has read the AliasIP at that epoch."""
+        for key, epoch in ready:
+            self._ready[(key, epoch)] = sender
+
+    def defer(self, obs: Observed, now: float, reachable: Callable[[str], bool]) -> float | None:
+        """How much longer this node, the old holder, keeps ``obs``'s addresses before it
+        lets go in a release step (None: let go now). It waits for the named successor's
+        "ready" for at most ``READY_WAIT_S`` from the first time it saw the step, and only
+        for a successor heard on the monitoring path (``reachable``)."""
+        named = succession(obs.status)
+        if named is None or named.from_node != self.node or not reachable(named.to_node):
+            return None
+        step = (obs.key, named.epoch)
+        if self._ready.get(step) == named.to_node:
+            return None
+        first = self._step_seen.setdefault(step, now)
+        left = first + READY_WAIT_S - now
+        return left if left > 0 else None
 
     def heard(self, sender: str, released: Iterable[tuple[str, int]], now: float) -> list[str]:
         """A peer's signed ``released`` entries; the uids of the handoffs they complete
@@ -155,6 +187,10 @@ class Handoffs:
             if any(matches(h, r) for h in held for r in requests_for(obs.spec)):
                 continue  # not let go yet (a failed delete): nothing to tell
             due.append(Tell(named.to_node, obs.name, obs.key, named.epoch))
-        # Remember only the release steps still in view (a bounded set).
+        # Remember only the release steps still in view (bounded sets).
         self._told = (self._told & current) | {(t.key, t.epoch) for t in due}
+        self._step_seen = {k: v for k, v in self._step_seen.items() if k in current}
+        # A "ready" may come before this node's watch shows the step: kept, and bounded.
+        if len(self._ready) > MAX_READY:
+            self._ready = {k: v for k, v in self._ready.items() if k in current}
         return due

@@ -13,7 +13,8 @@ Wire format (one UDP datagram)::
 The HMAC covers the key id and the payload. The payload: ``node``, ``boot`` (random per
 agent start, so a restarted agent's sequence numbers starting over are no replay),
 ``seq``, ``sent_at`` (the sender's wall clock, seconds), ``held`` (``[[aliasip uid,
-epoch], ...]``) and ``released`` (the same, for a direct handoff).
+epoch], ...]``), ``released`` (the same: a direct handoff's "let go", R11) and, only when
+not empty, ``ready`` (the same: a named successor's "read and ready to take it").
 
 Checks, in order, each a ``Verdict`` the caller counts and logs: malformed (not ours, or
 not parsable), ``unknown-key`` (a key id the ring does not hold), ``forged`` (a bad
@@ -61,9 +62,10 @@ class Heartbeat:
     sent_at: float
     held: tuple[tuple[str, int], ...] = ()
     released: tuple[tuple[str, int], ...] = ()
+    ready: tuple[tuple[str, int], ...] = ()
 
     def payload(self) -> bytes:
-        body = {
+        body: dict[str, object] = {
             "node": self.node,
             "boot": self.boot,
             "seq": self.seq,
@@ -71,6 +73,8 @@ class Heartbeat:
             "held": [list(h) for h in self.held],
             "released": [list(r) for r in self.released],
         }
+        if self.ready:  # only when there is something: a heartbeat's bytes stay as they were
+            body["ready"] = [list(r) for r in self.ready]
         return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
 
@@ -204,6 +208,7 @@ def decode(data: bytes, ring: KeyRing) -> tuple[Verdict, Heartbeat | None]:
             sent_at=float(body["sent_at"]),
             held=tuple((str(u), int(e)) for u, e in body.get("held", [])),
             released=tuple((str(u), int(e)) for u, e in body.get("released", [])),
+            ready=tuple((str(u), int(e)) for u, e in body.get("ready", [])),
         )
     except (ValueError, KeyError, TypeError):
         return Verdict.MALFORMED, None

@@ -266,20 +266,26 @@ class Monitor:
             return [one]
         return split(self.node, self.boot, self._seq + 1, sent_at, held, (), self.ring)
 
-    def tell_released(
-        self, peer: str, targets: Sequence[IPAddress], released: Sequence[tuple[str, int]]
+    def tell(
+        self,
+        peer: str,
+        targets: Sequence[IPAddress],
+        released: Sequence[tuple[str, int]] = (),
+        ready: Sequence[tuple[str, int]] = (),
     ) -> bool:
         """Tell ``peer`` now, out of the heartbeat rhythm, that this node let go of
-        ``released`` (``(uid, epoch)``): a direct handoff (docs/design.md, R11). One signed
-        datagram to its first address; False if it could not be sent (no keys, no route):
-        the API path follows anyway."""
-        if self.ring is None or not targets or not released:
+        ``released`` or is ready to take ``ready`` (``(uid, epoch)``): a direct handoff
+        (docs/design.md, R11). One signed datagram to its first address; False if it
+        could not be sent (no keys, no route): the API path follows anyway."""
+        if self.ring is None or not targets or not (released or ready):
             return False
         target = targets[0]
         sock = self._socket_for(target.version)
         if sock is None:
             return False
-        beat = Heartbeat(self.node, self.boot, self._seq + 1, self._wall(), (), tuple(released))
+        beat = Heartbeat(
+            self.node, self.boot, self._seq + 1, self._wall(), (), tuple(released), tuple(ready)
+        )
         try:
             data = encode(beat, self.ring)
         except ValueError:

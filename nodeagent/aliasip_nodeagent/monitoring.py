@@ -55,14 +55,17 @@ class MonitoringPath:
         yield_to: YieldTo,
         wake: Callable[[], None],
         handed: Handed = lambda _peer, _released: None,
+        readied: Handed = lambda _peer, _ready: None,
     ) -> None:
         """``yield_to(peer, uid, epoch)``: delete our copy of that AliasIP now;
         ``wake``: a full pass (a watched node went silent); ``handed(peer, released)``:
-        a peer let go of these ``(uid, epoch)`` (a direct handoff)."""
+        a peer let go of these ``(uid, epoch)`` (a direct handoff); ``readied(peer,
+        ready)``: a named successor is ready to take these."""
         self.node = node
         self.port = port
         self._yield_to = yield_to
         self._handed = handed
+        self._readied = readied
         self.holding: dict[str, int] = {}
         self.service: tuple[IPInterface, ...] = ()
         self.monitor: Monitor | None = None
@@ -159,10 +162,18 @@ class MonitoringPath:
         self.monitor.set_peers(peers)
         self.monitor.set_watched(watched)
 
-    def tell(self, to_node: str, released: tuple[tuple[str, int], ...], lease_of: LeaseOf) -> bool:
-        """Tell ``to_node`` at once that this node let go of ``released`` (R11): to the
-        address the heartbeats use, or else the first one its Lease advertises in a subnet
-        of ours. False when it cannot be told (no monitoring path): the API path follows."""
+    def tell(
+        self,
+        to_node: str,
+        lease_of: LeaseOf,
+        *,
+        released: tuple[tuple[str, int], ...] = (),
+        ready: tuple[tuple[str, int], ...] = (),
+    ) -> bool:
+        """Tell ``to_node`` at once that this node let go of ``released``, or is ready to
+        take ``ready`` (R11): to the address the heartbeats use, or else the first one its
+        Lease advertises in a subnet of ours. False when it cannot be told (no monitoring
+        path): the API path follows."""
         if self.monitor is None:
             return False
         peer = self.monitor.peers.get(to_node)
@@ -174,7 +185,7 @@ class MonitoringPath:
                 for a in parse_addresses(lease.monitor if lease is not None else None)
                 if any(a.ip.version == m.version and a.ip in m.network for m in self.service)
             )
-        return self.monitor.tell_released(to_node, targets, released)
+        return self.monitor.tell(to_node, targets, released, ready)
 
     def arm(self, on: bool) -> None:
         """Read heartbeats as they come while a handoff is awaited (``Monitor.arm``)."""
@@ -187,6 +198,8 @@ class MonitoringPath:
         not (R10): the partition that hid the move has just healed."""
         if beat.released:
             self._handed(beat.node, beat.released)
+        if beat.ready:
+            self._readied(beat.node, beat.ready)
         for key, epoch in beat.held:
             mine = self.holding.get(key)
             if mine is not None and epoch > mine:

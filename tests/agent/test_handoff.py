@@ -14,7 +14,7 @@ import pytest
 
 from aliasip_api.status import AliasIPStatus, NodeState
 from aliasip_api.succession import Succession, succession
-from aliasip_nodeagent.handoff import TOLD_TTL_S, Handoffs
+from aliasip_nodeagent.handoff import READY_WAIT_S, TOLD_TTL_S, Handoffs
 from aliasip_nodeagent.hoststate import HeldAlias
 from aliasip_nodeagent.reconcile import Observed, observe, plan
 from aliasip_nodeagent.report import Outcome, view_for
@@ -218,3 +218,38 @@ def test_an_awaiting_successor_says_nothing_at_the_epoch_but_a_refusal_or_a_prob
     probed = view_for("node2", obs, Outcome(heard=True, observed_at=NOW), NOW, awaiting=True)
     assert probed is not None
     assert (probed.state, probed.epoch, probed.holder_heard) == (NodeState.STANDBY, 1, True)
+
+
+# -- the old holder waits a moment for the successor's "ready" ------------------------------
+
+
+def test_the_old_holder_waits_for_the_successors_ready_a_moment_at_most() -> None:
+    ends = Handoffs("node1")
+    obs = aliasip(status())
+    heard = lambda peer: peer == "node2"  # noqa: E731 - the monitoring path hears node2
+    assert ends.defer(obs, 10.0, heard) == pytest.approx(READY_WAIT_S)
+    assert ends.defer(obs, 10.0 + READY_WAIT_S / 2, heard) == pytest.approx(READY_WAIT_S / 2)
+    assert ends.defer(obs, 10.0 + READY_WAIT_S, heard) is None  # waited long enough
+    ready = Handoffs("node1")
+    ready.defer(obs, 10.0, heard)
+    ready.readied("node2", [("uid-web", 2)])
+    assert ready.defer(obs, 10.001, heard) is None  # ready: let go now
+
+
+@pytest.mark.parametrize(
+    ("case", "body", "ready_from", "heard"),
+    [
+        ("a successor the monitoring path does not hear", status(), None, False),
+        ("a ready from another node", status(), "node3", True),
+        ("not a release step", status(active="node1"), None, True),
+    ],
+)
+def test_no_wait_where_no_ready_can_come(
+    case: str, body: dict[str, Any], ready_from: str | None, heard: bool
+) -> None:
+    ends = Handoffs("node1")
+    if ready_from is not None:
+        ends.readied(ready_from, [("uid-web", 2)])
+        assert ends.defer(aliasip(body), 0.0, lambda _p: heard) is not None, case
+    else:
+        assert ends.defer(aliasip(body), 0.0, lambda _p: heard) is None, case

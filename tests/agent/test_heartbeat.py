@@ -99,3 +99,13 @@ def test_the_fast_encoding_is_the_same_datagram() -> None:
     fast = encode_one('"node1"', 7, 3, NOW + 0.125, '[["uid-web",4],["uid-db",11]]', RING)
     assert fast == split("node1", 7, 3, NOW + 0.125, held, (), RING)[0]
     assert encode_one('"node1"', 7, 3, NOW, '["' + "x" * 2000 + '"]', RING) is None
+
+
+def test_a_successors_ready_travels_signed_and_a_heartbeat_without_one_is_unchanged() -> None:
+    """R11's "ready" (the named successor has read the AliasIP) is one more list in the
+    payload, present only when not empty: older agents' heartbeats read the same."""
+    beat = Heartbeat("node2", 7, 3, NOW, (), (), (("uid-web", 2),))
+    verdict, got = decode(encode(beat, RING), RING)
+    assert verdict is Verdict.ACCEPTED and got is not None
+    assert got.ready == (("uid-web", 2),) and got.released == ()
+    assert b'"ready"' not in Heartbeat("node2", 7, 3, NOW).payload()
