@@ -159,10 +159,17 @@ class KernelMute:
         """After ``ip`` left the kernel: no longer held (nothing to mute or refresh)."""
         with self._lock:
             self._kept.pop(ip, None)
-        for family, held, live in _sets(ip):
-            for name in (live, held):
+        deletes = [
+            f"delete element {family} {TABLE} {name} {{ {ip} }}"
+            for family, held, live in _sets(ip)
+            for name in (live, held)
+        ]
+        try:  # one transaction: the common case (every element there) on a move's path
+            self._nft.run("\n".join(deletes))
+        except NftError:  # one was not there (expired): each on its own
+            for line in deletes:
                 with contextlib.suppress(NftError):  # not there: nothing to forget
-                    self._nft.run(f"delete element {family} {TABLE} {name} {{ {ip} }}")
+                    self._nft.run(line)
 
     def sync(self, present: Iterable[IPAddress]) -> None:
         """Forget every kept address the kernel no longer carries (deleted by any room,
