@@ -935,7 +935,7 @@ class Agent:
         if obs is None or self._loop is None:
             return None
         wait = self.handoffs.defer(
-            obs, time.monotonic(), lambda peer: self.monitoring.heard(peer) is True
+            obs, time.monotonic(), lambda peer: self.monitoring.reaches(peer, self.leases.lease)
         )
         if wait is not None:
             self._loop.call_later(wait, self.wake)

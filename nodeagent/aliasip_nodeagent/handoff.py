@@ -8,7 +8,7 @@ loop. Both ends of a handoff:
   monitoring path the moment it holds none of the addresses any more (``to_tell``), once
   per AliasIP and epoch, before its own API report;
 - **the old holder waits for the successor's "ready"** (its read done, R1) before it
-  deletes, at most ``READY_WAIT_S`` and only for a successor heard on the monitoring path
+  deletes, at most ``READY_WAIT_S`` and only for a successor the monitoring path reaches
   (``defer``), so the addresses are gone from the old holder only while the successor
   needs nothing but the datagram to add them;
 - **the successor** keeps what it was told (``heard``, for ``TOLD_TTL_S``: a datagram
@@ -49,7 +49,7 @@ log = logging.getLogger("aliasip.agent")
 TOLD_TTL_S = 2.0
 # The old holder waits at most this long for the named successor's "ready" (it has read
 # the AliasIP: R1) before it lets go: the successor then adds within a datagram's time of
-# the delete, not after its own read. Only for a successor heard on the monitoring path;
+# the delete, not after its own read. Only for a successor the monitoring path reaches;
 # a lost "ready" costs the move this much, never safety.
 READY_WAIT_S = 0.05
 MAX_READY = 1024
@@ -86,7 +86,8 @@ class Handoffs:
         """How much longer this node, the old holder, keeps ``obs``'s addresses before it
         lets go in a release step (None: let go now). It waits for the named successor's
         "ready" for at most ``READY_WAIT_S`` from the first time it saw the step, and only
-        for a successor heard on the monitoring path (``reachable``)."""
+        for a successor the monitoring path reaches (``reachable``: it has an address in
+        one of our subnets). Waiting costs no outage: the addresses answer meanwhile."""
         named = succession(obs.status)
         if named is None or named.from_node != self.node or not reachable(named.to_node):
             return None

@@ -176,16 +176,24 @@ class MonitoringPath:
         path): the API path follows."""
         if self.monitor is None:
             return False
-        peer = self.monitor.peers.get(to_node)
-        targets: tuple[IPAddress, ...] = peer.targets if peer is not None else ()
-        if not targets:
-            lease = lease_of(to_node)
-            targets = tuple(
-                a.ip
-                for a in parse_addresses(lease.monitor if lease is not None else None)
-                if any(a.ip.version == m.version and a.ip in m.network for m in self.service)
-            )
-        return self.monitor.tell(to_node, targets, released, ready)
+        return self.monitor.tell(to_node, self._targets(to_node, lease_of), released, ready)
+
+    def reaches(self, node: str, lease_of: LeaseOf) -> bool:
+        """Whether ``node`` can be told anything now: the path is on and ``node`` has an
+        address in a subnet of ours (as a peer, or as its Lease advertises)."""
+        return bool(self._targets(node, lease_of)) if self.monitor is not None else False
+
+    def _targets(self, node: str, lease_of: LeaseOf) -> tuple[IPAddress, ...]:
+        assert self.monitor is not None
+        peer = self.monitor.peers.get(node)
+        if peer is not None and peer.targets:
+            return peer.targets
+        lease = lease_of(node)
+        return tuple(
+            a.ip
+            for a in parse_addresses(lease.monitor if lease is not None else None)
+            if any(a.ip.version == m.version and a.ip in m.network for m in self.service)
+        )
 
     def arm(self, on: bool) -> None:
         """Read heartbeats as they come while a handoff is awaited (``Monitor.arm``)."""
