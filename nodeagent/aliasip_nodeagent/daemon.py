@@ -812,8 +812,17 @@ class Agent:
         ):
             self._read_ahead[obs.key] = (named.epoch, obs.generation)
             # Ready: the old holder may let go now (it waits a moment for this word).
-            self.monitoring.tell(
+            told = self.monitoring.tell(
                 named.from_node, self.leases.lease, ready=((obs.key, named.epoch),)
+            )
+            log.info(
+                kv(
+                    "handoff-ready" if told else "handoff-read",
+                    node=self.settings.node,
+                    aliasip=obs.name,
+                    epoch=named.epoch,
+                    peer=named.from_node,
+                )
             )
 
     def _fences(self, planned: Mapping[str, int], full: bool) -> dict[str, int]:

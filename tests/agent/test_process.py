@@ -248,6 +248,7 @@ def test_a_planned_move_by_direct_handoff_before_the_api_round_trip(lab: Cluster
     now = lab.get()["status"]
     assert (now.get("activeNode"), now["epoch"]) == (None, 2)  # nobody assigned: a handoff
     assert lab.holds("node2") and not lab.holds("node1")
+    assert "event=handoff-ready node=node2 aliasip=web epoch=2 peer=node1" in lab.log("node2")
     assert "event=handoff-told node=node1 aliasip=web epoch=2 peer=node2" in lab.log("node1")
     assert "event=handoff-taken node=node2 aliasip=web epoch=2 peer=node1" in lab.log("node2")
     assert 'epoch=2 probe="skipped: the old holder confirmed"' in lab.log("node2")
