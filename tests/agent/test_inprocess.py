@@ -12,6 +12,7 @@ import asyncio
 import copy
 import ipaddress
 import socket
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -428,3 +429,61 @@ def test_a_pass_of_many_holds_reads_each_afresh_and_probes_them_as_one_batch() -
         await agent.announcements.close()
 
     asyncio.run(go())
+
+
+@dataclass
+class OverlapApi(ManyApi):
+    """Status writes that wait (bounded) until another one is in flight: one after the
+    other, each would wait out its bound; side by side they overlap at once."""
+
+    in_flight: int = 0
+    most: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    both: threading.Event = field(default_factory=threading.Event)
+
+    def patch_aliasip_status(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            if self.in_flight >= 2:
+                self.both.set()
+        self.both.wait(5.0)
+        try:
+            return super().patch_aliasip_status(name, body)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def test_a_pass_writes_its_reports_side_by_side() -> None:
+    """A node that took over several AliasIPs reports each (holding), a few writes at
+    once: written one after the other, they held its next pass (the next adds) back."""
+    watched = {
+        n: named(n, f"198.18.0.{50 + i}", failed_over_to_node1(2, rv=20 + i))
+        for i, n in enumerate(["a", "b", "c"])
+    }
+    api = OverlapApi(copy.deepcopy(watched))
+    agent = Agent(
+        Settings(node="node1", probe_wait_s=0.0),
+        api,  # type: ignore[arg-type]
+        FakeKernel(),
+        FakeWire(),
+        ThreadPoolExecutor(max_workers=1),
+    )
+    agent.synced = True
+    agent.claims._open = FakeListener
+    agent.objects = copy.deepcopy(watched)
+
+    async def go() -> None:
+        outcomes, observed = await agent._apply(full=True)
+        await agent._report(observed, outcomes)
+        agent.claims.close()
+        await agent.announcements.close()
+
+    asyncio.run(go())
+    assert {n: p[-1]["state"] for n, p in api.patches.items()} == {
+        "a": "holding",
+        "b": "holding",
+        "c": "holding",
+    }
+    assert api.most >= 2
