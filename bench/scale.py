@@ -17,9 +17,16 @@ stationary addresses), and measures, in order:
    of the node list (``--list-length`` nodes in all). Timed until every one is ``Active``
    on its first node *and* its address is in that node's kernel;
 3. **steady** (the AliasIPs in place), ``--steady-seconds``: as in 1;
-4. **failover**: ``Lab.stop_node("node1")`` (agent killed, both cables cut); timed until
-   every AliasIP node1 held is ``Active`` elsewhere (status) and its address answers ARP
-   from the new holder's MAC, asked from the client namespace.
+4. **placement before the loss**: the ``--hot`` AliasIPs are put on node1, and the one
+   "single" AliasIP on the last node (first in its list and in no other), with the
+   ``aliasip.io/switchover-to`` annotation where they landed elsewhere (a slow creation
+   leaves them there: failback is Manual); timed until each is Active there and in that
+   node's kernel, and how many each node holds is reported;
+5. **one lost** (the baseline): ``Lab.stop_node`` of the last node, which holds the single
+   AliasIP; timed until it is ``Active`` elsewhere (status) and its address answers ARP from
+   the new holder's MAC, asked from the client namespace;
+6. **100 lost**: ``Lab.stop_node("node1")`` (agent killed, both cables cut), timed the same
+   way per AliasIP; reported: first, median and last (all), and the last over the one.
 
 Requests are counted by a passive packet capture in the control-plane namespace (an
 ``AF_PACKET`` socket with a BPF filter for TCP segments *to* the API port that carry
@@ -69,11 +76,14 @@ from aliasip_lab.interrupt import sigterm_as_interrupt
 from aliasip_lab.lan import Host
 from aliasip_lab.nsenter import netns
 from aliasip_nodeagent.heartbeat import DEFAULT_PORT as HEARTBEAT_PORT
+from aliasip_operator.observations import SWITCHOVER_ANNOTATION
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SETTLE_S = 5.0  # after a placement or a loss, before the next loss: announcements end
 COMMAND = ".venv/bin/python -m bench.scale"
 API_PORT = 6443
 HOT_LABEL = "bench.aliasip.io/hot"
+SINGLE_LABEL = "bench.aliasip.io/single"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -530,9 +540,12 @@ class Planned:
     address: ipaddress.IPv4Interface
     nodes: list[str]
     hot: bool
+    single: bool = False
 
     def body(self) -> Json:
         labels = {HOT_LABEL: "true"} if self.hot else {}
+        if self.single:
+            labels = {SINGLE_LABEL: "true"}
         return {
             "apiVersion": "aliasip.io/v1alpha1",
             "kind": "AliasIP",
@@ -542,23 +555,38 @@ class Planned:
 
 
 def plan_aliasips(
-    nodes: Sequence[str], addresses: Sequence[ipaddress.IPv4Interface], hot: int, length: int
+    nodes: Sequence[str],
+    addresses: Sequence[ipaddress.IPv4Interface],
+    hot: int,
+    length: int,
+    single: bool = False,
 ) -> list[Planned]:
     """node1 first for ``hot`` AliasIPs, the others round-robin over the other nodes; the
     rest of each list is the node list rotated from its first node (node1's standbys are
-    spread: its k-th AliasIP has the k-th other node second)."""
-    others = list(nodes[1:]) or list(nodes)
+    spread: its k-th AliasIP has the k-th other node second).
+
+    ``single``: the last AliasIP has the last node first and that node is in no other
+    list: losing it is the loss of a node holding exactly one alias (the baseline the loss
+    of node1's ``hot`` is compared with), and its loss takes no candidate from any other
+    AliasIP (evidence per node needs two live standbys)."""
+    alone = nodes[-1] if single and len(nodes) >= 4 else None
+    pool = [n for n in nodes if n != alone]
+    others = list(pool[1:]) or list(pool)
     planned = []
     for i, address in enumerate(addresses):
+        if alone is not None and i == len(addresses) - 1:
+            order = [alone, *others]
+            planned.append(Planned(f"scale-{i:04d}", address, order[:length], False, True))
+            continue
         if i < hot:
             second = others[i % len(others)]
-            start = nodes.index(second)
-            rest = [n for n in [*nodes[start:], *nodes[:start]] if n != nodes[0]]
-            order = [nodes[0], *rest]
+            start = pool.index(second)
+            rest = [n for n in [*pool[start:], *pool[:start]] if n != pool[0]]
+            order = [pool[0], *rest]
         else:
             first = others[(i - hot) % len(others)]
-            start = nodes.index(first)
-            order = list(nodes[start:]) + list(nodes[:start])
+            start = pool.index(first)
+            order = list(pool[start:]) + list(pool[:start])
         planned.append(Planned(f"scale-{i:04d}", address, order[:length], i < hot))
     return planned
 
@@ -679,6 +707,58 @@ def create_and_converge(
         "polls": polls,
         "polls_with_an_expired_agent_lease": polls_with_expired,
         "most_agent_leases_expired_at_once": worst_expired,
+    }
+
+
+def place_on(lab: Lab, api: LabApi, selector: str, node: str, timeout_s: float) -> Json:
+    """Make ``node`` hold every AliasIP matching ``selector`` before its loss is measured:
+    those Active elsewhere get the ``aliasip.io/switchover-to`` annotation (a planned move:
+    release, then add); then wait until each is Active on ``node`` and its address is in
+    ``node``'s kernel. A loss of a node that holds nothing measures nothing (the last
+    50 x 1,000 run: the hot AliasIPs had landed on their standbys during the creation)."""
+    t0 = time.monotonic()
+    items = list_aliasips(api, selector)
+    addresses = {
+        obj["metadata"]["name"]: str(obj["spec"]["addresses"][0]).split("/")[0] for obj in items
+    }
+    already = sorted(
+        obj["metadata"]["name"]
+        for obj in items
+        if (obj.get("status") or {}).get("activeNode") == node
+        and (obj.get("status") or {}).get("phase") == "Active"
+    )
+    asked = sorted(set(addresses) - set(already))
+    for name in asked:
+        call_retrying(
+            lambda name=name: lab.api.merge_patch(  # type: ignore[misc]
+                f"{ALIASIPS}/{name}",
+                {"metadata": {"annotations": {SWITCHOVER_ANNOTATION: node}}},
+            )
+        )
+    log(f"placing {len(addresses)} AliasIPs on {node}: {len(already)} there, {len(asked)} asked")
+    deadline = t0 + timeout_s
+    placed: set[str] = set()
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ApiUnavailable, ApiError):
+            active = {
+                obj["metadata"]["name"]
+                for obj in list_aliasips(api, selector)
+                if (obj.get("status") or {}).get("activeNode") == node
+                and (obj.get("status") or {}).get("phase") == "Active"
+            }
+            kernel = {a.split("/")[0] for a in lab.held(lab.node(node))}
+            placed = {n for n in active if addresses[n] in kernel}
+        if len(placed) == len(addresses):
+            break
+        time.sleep(1.0)
+    return {
+        "node": node,
+        "aliasips": len(addresses),
+        "already_there": len(already),
+        "switched_over": len(asked),
+        "held": len(placed),
+        "seconds": round(time.monotonic() - t0, 2),
+        "complete": len(placed) == len(addresses),
     }
 
 
@@ -854,19 +934,22 @@ class StatusWatch:
         self.seen_at[name] = time.monotonic()
 
 
-def failover(lab: Lab, api: LabApi, node: str, timeout_s: float, poll_s: float) -> Json:
-    """Stop ``node``; time until every AliasIP it held is Active elsewhere and answers."""
-    items = list_aliasips(api, f"{HOT_LABEL}=true")
+def failover(
+    lab: Lab, api: LabApi, node: str, timeout_s: float, poll_s: float, selector: str
+) -> Json:
+    """Stop ``node``; time until every AliasIP matching ``selector`` that it held is
+    Active elsewhere and answers."""
+    items = list_aliasips(api, selector)
     held = {
         obj["metadata"]["name"]: str(obj["spec"]["addresses"][0]).split("/")[0]
         for obj in items
         if (obj.get("status") or {}).get("activeNode") == node
     }
     if not held:
-        return {"error": f"{node} holds none of the hot AliasIPs"}
+        return {"error": f"{node} holds none of the AliasIPs {selector}"}
     macs = {h.name: h.mac for h in lab.lan.nodes}
     watch = ArpWatch(lab.lan.client, set(held.values()), macs[node])
-    statuses = StatusWatch(api, f"{HOT_LABEL}=true").start()
+    statuses = StatusWatch(api, selector).start()
     try:
         wall0, t0 = time.time(), time.monotonic()
         lab.stop_node(node)
@@ -1088,6 +1171,35 @@ def heartbeat_cell(h: Json | None) -> str:
     return f"{h['kbit_per_s']} kbit/s ({h['sent_per_s']} out, {h['received_per_s']} in /s)"
 
 
+def failover_rows(f: Json, title: str) -> list[str]:
+    """One loss's section: per AliasIP, when its status and its address moved."""
+    if "error" in f:
+        return [f"## {title}", "", f"not measured: {f['error']}", ""]
+    most = max(f["new_holders"].values()) if f["new_holders"] else 0
+    return [
+        f"## {title} (agent killed, LAN and management cables cut)",
+        "",
+        f"{f['aliasips']} AliasIPs held by {f['node']}; seconds from `stop_node` "
+        f"(the call itself {f['stop_node_call_s']} s). {f['node']}'s agent Lease expired "
+        f"{fmt(f['lease_expiry_after_stop_s'], ' s')} after the stop.",
+        "",
+        "| | first | median | last (all) |",
+        "|---|---|---|---|",
+        f"| status: Active on another node | {fmt(f['first_moved_status_s'])} "
+        f"| {fmt(f['median_moved_status_s'])} | {fmt(f['all_moved_status_s'])} |",
+        f"| client: ARP answer from the new holder | {fmt(f['first_answered_s'])} "
+        f"| {fmt(f['median_answered_s'])} | {fmt(f['all_answered_s'])} |",
+        "",
+        f"All answering elsewhere: **{fmt(f['all_answered_s'], ' s')}**; all moved and "
+        f"answering: {fmt(f['all_moved_and_answered_s'], ' s')} (target ≤ 1 s). New "
+        f"holders: {len(f['new_holders'])} nodes (most: {most}); answers from an unexpected "
+        f"MAC: {len(f['answered_by_wrong_mac'])}. Status times: when a watch on the watched "
+        "AliasIPs delivered the change; the client asks ARP every 0.25 s per address and at "
+        "once after a gratuitous ARP from a new MAC.",
+        "",
+    ]
+
+
 def render(result: Json) -> str:
     cfg = result["config"]
     lines = [
@@ -1211,33 +1323,38 @@ def render(result: Json) -> str:
                     f"| {mib(roles.get('api'))} |"
                 )
             lines.append("")
-    f = result.get("failover")
-    if f and "error" not in f:
-        most = max(f["new_holders"].values()) if f["new_holders"] else 0
+    placed = result.get("placement") or {}
+    if placed:
         lines += [
-            "## Failover: node1 stopped (agent killed, LAN and management cables cut)",
+            "## Placement before the loss",
             "",
-            f"{f['aliasips']} AliasIPs held by node1; seconds from `stop_node` "
-            f"(the call itself {f['stop_node_call_s']} s). node1's agent Lease expired "
-            f"{fmt(f['lease_expiry_after_stop_s'], ' s')} after the stop.",
+            "What each lost node held when it was stopped: AliasIPs Active elsewhere were "
+            "switched over to it (`aliasip.io/switchover-to`), then the benchmark waited "
+            "until each was Active there and in its kernel.",
             "",
-            "| | first | median | last (all) |",
-            "|---|---|---|---|",
-            f"| status: Active on another node | {fmt(f['first_moved_status_s'])} "
-            f"| {fmt(f['median_moved_status_s'])} | {fmt(f['all_moved_status_s'])} |",
-            f"| client: ARP answer from the new holder | {fmt(f['first_answered_s'])} "
-            f"| {fmt(f['median_answered_s'])} | {fmt(f['all_answered_s'])} |",
-            "",
-            f"All moved and answering: **{fmt(f['all_moved_and_answered_s'], ' s')}** "
-            f"(target ≤ 2 s). New holders: {len(f['new_holders'])} nodes (most: {most}); "
-            f"answers from an unexpected MAC: {len(f['answered_by_wrong_mac'])}. "
-            "Status times: when a watch on the watched AliasIPs delivered the change; the "
-            "client asks ARP every 0.25 s per address and at once after a gratuitous ARP "
-            "from a new MAC.",
+            "| node | AliasIPs | already there | switched over | held | seconds |",
+            "|---|---|---|---|---|---|",
+        ]
+        for node, pl in placed.items():
+            lines.append(
+                f"| {node} | {pl['aliasips']} | {pl['already_there']} | {pl['switched_over']} "
+                f"| {pl['held']} | {pl['seconds']} |"
+            )
+        lines.append("")
+    one = result.get("failover_single")
+    if one:
+        lines += failover_rows(one, "One lost (the baseline): a node holding one alias")
+    f = result.get("failover")
+    if f:
+        lines += failover_rows(f, f"{f.get('aliasips', 'All')} lost: node1 stopped")
+    if f and one and f.get("all_answered_s") and one.get("all_answered_s"):
+        ratio = f["all_answered_s"] / one["all_answered_s"]
+        lines += [
+            f"**{f['aliasips']} lost vs one lost** (answering elsewhere, last address): "
+            f"{f['all_answered_s']} s vs {one['all_answered_s']} s: {ratio:.2f}x "
+            "(target: within 2x, and ≤ 1 s).",
             "",
         ]
-    elif f:
-        lines += ["## Failover", "", f"not measured: {f['error']}", ""]
     imports = result.get("imports") or {}
     if imports:
         lines += [
@@ -1313,6 +1430,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--create-timeout", type=float, default=600.0)
     parser.add_argument("--failover-timeout", type=float, default=60.0)
+    parser.add_argument(
+        "--placement-timeout",
+        type=float,
+        default=300.0,
+        help="how long the switchovers that put the hot AliasIPs on node1 may take",
+    )
+    parser.add_argument(
+        "--no-single",
+        dest="single",
+        action="store_false",
+        help="no single AliasIP on the last node (no one-alias baseline for the loss)",
+    )
     parser.add_argument("--lan-prefixlen", type=int, default=20)
     parser.add_argument("--skip-idle", action="store_true", help="no 0-AliasIP window")
     parser.add_argument("--state-dir", type=Path, default=None)
@@ -1384,6 +1513,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
             "nodes": args.nodes,
             "aliasips": args.aliasips,
             "hot": args.hot,
+            "single": args.single,
             "list_length": args.list_length,
             "steady_seconds": args.steady_seconds,
             "lan": f"198.18.0.0/{args.lan_prefixlen}",
@@ -1420,7 +1550,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
             if args.aliasips:
                 sampler.phase = "creation"
                 addresses = lan_addresses(lab, args.aliasips)
-                planned = plan_aliasips(lab.node_names, addresses, args.hot, args.list_length)
+                planned = plan_aliasips(
+                    lab.node_names, addresses, args.hot, args.list_length, single=args.single
+                )
                 result["creation"] = c = create_and_converge(
                     lab, api, planned, args.create_timeout, poll_s=args.poll
                 )
@@ -1441,8 +1573,26 @@ def _main(argv: Sequence[str] | None = None) -> int:
                     r for r, d in lab.state.daemons.items() if not d.running
                 )
                 sampler.phase = "failover"
+                lone = next((p.nodes[0] for p in planned if p.single), None)
+                result["placement"] = placed = {
+                    "node1": place_on(
+                        lab, api, f"{HOT_LABEL}=true", "node1", args.placement_timeout
+                    )
+                }
+                if lone is not None:
+                    placed[lone] = place_on(
+                        lab, api, f"{SINGLE_LABEL}=true", lone, args.placement_timeout
+                    )
+                log(f"placement before the loss: {json.dumps(placed)}")
+                time.sleep(SETTLE_S)  # the moves' announcements and reports are over
+                if lone is not None:
+                    result["failover_single"] = f1 = failover(
+                        lab, api, lone, args.failover_timeout, 0.1, f"{SINGLE_LABEL}=true"
+                    )
+                    log(f"one lost: {json.dumps(f1)}")
+                    time.sleep(SETTLE_S)
                 result["failover"] = f = failover(
-                    lab, api, "node1", args.failover_timeout, poll_s=0.1
+                    lab, api, "node1", args.failover_timeout, 0.1, f"{HOT_LABEL}=true"
                 )
                 log(f"failover: {json.dumps(f)}")
             sampler.sample()

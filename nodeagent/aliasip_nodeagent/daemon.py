@@ -30,7 +30,8 @@ The agent itself:
   change that concerns this node wakes the reconcile task;
 - **reconcile**: the only task that changes the kernel (carrier loss, a foreign claim's
   cease and the cut-off guard aside). It plans with ``reconcile.plan`` (pure), reads each
-  AliasIP afresh before it adds (R1), applies releases then holds through ``dataplane``,
+  AliasIP afresh before it adds (R1; a few reads at once), applies releases, then the holds
+  as one batch through ``dataplane.apply_batch`` (one wire probe for all, one wait),
   has ``announcing`` send the remaining announcement rounds, and reports
   ``status.nodes.<node>`` with a merge patch of its own key only when the view changed;
 - **resync**: a full pass every ``resync_interval_s``: re-adds a missing alias, re-checks
@@ -63,11 +64,18 @@ from aliasip_api.lease import (
     format_silent,
 )
 from aliasip_api.succession import Succession, succession
+from aliasip_api.status import NodeView
 from aliasip_nodeagent import errors
 from aliasip_nodeagent.announcing import Announcements
 from aliasip_nodeagent.carrier import CarrierWatch
 from aliasip_nodeagent.claimwatch import ClaimWatch
-from aliasip_nodeagent.dataplane import AgentNetlink, Announce, apply_alias
+from aliasip_nodeagent.dataplane import (
+    AgentNetlink,
+    ApplyResult,
+    BatchAnnounce,
+    BatchItem,
+    apply_batch,
+)
 from aliasip_nodeagent.deadman import DeadMan, expiry_window_s
 from aliasip_nodeagent.handoff import Handoffs
 from aliasip_nodeagent.heartbeat import DEFAULT_INTERVAL_S, DEFAULT_MISSES, DEFAULT_PORT
@@ -79,7 +87,7 @@ from aliasip_nodeagent.liveness import Liveness
 from aliasip_nodeagent.logfmt import kv
 from aliasip_nodeagent.monitoring import MonitoringPath
 from aliasip_nodeagent.mute import MIN_WINDOW_MS, KernelMute
-from aliasip_nodeagent.placement import AliasRequest, Placement, decide_placement
+from aliasip_nodeagent.placement import AliasRequest, decide_placement
 from aliasip_nodeagent.reconcile import (
     Hold,
     Observed,
@@ -97,6 +105,8 @@ from aliasip_nodeagent.standby import HolderWatch
 
 log = logging.getLogger("aliasip.agent")
 T = TypeVar("T")
+FRESH_READS = 4  # fresh reads (R1) of one pass in flight at once
+REPORTS = 4  # status reports of one pass in flight at once
 
 
 @dataclass(frozen=True)
@@ -166,7 +176,7 @@ class Agent:
         settings: Settings,
         kube: KubeApi,
         netlink: AgentNetlink,
-        announcer: Announce,
+        announcer: BatchAnnounce,
         dataplane: Executor,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         mute: KernelMute | None = None,
@@ -652,7 +662,7 @@ class Agent:
                 outcomes[r.aliasip] = outcome
         # Let go: tell each named successor now (R11), before anything else in this pass.
         self._tell_handoffs(observed, [h for h in held_now if h not in gone])
-        unconfirmed: set[str] = set()
+        adds: list[Hold] = []
         for h in p.holds:
             if h.adopt and self._added_at.get(h.key) == h.epoch - 1:
                 # Added on a handoff at the release step, assigned now: the new token
@@ -671,11 +681,12 @@ class Agent:
             if ceased is not None:  # given up to a foreign claimer lately: later, not now
                 outcomes[h.aliasip] = ceased
                 continue
-            confirmed = await self._confirm_fresh(h)
-            if confirmed is None:
-                unconfirmed.add(h.aliasip)  # nothing to report on a view proven stale
-            else:
-                outcomes[h.aliasip] = await self._hold(confirmed)
+            adds.append(h)
+        # Each add reads its AliasIP afresh (R1), a few reads at once; then the confirmed
+        # ones are probed on the wire together and added (``_hold_all``).
+        confirmed = await self._confirm_all(adds)
+        unconfirmed = {h.aliasip for h, c in zip(adds, confirmed, strict=True) if c is None}
+        outcomes.update(await self._hold_all([c for c in confirmed if c is not None]))
         self._refusals.keep_only({h.key for h in p.holds})
         for obs in observed:
             if obs.name not in outcomes and obs.spec is not None and obs.status_valid:
@@ -709,6 +720,21 @@ class Agent:
             return None
         refusal = precheck(requests_for(obs.spec), snapshot)
         return describe(refusal) if refusal is not None else None
+
+    async def _confirm_all(self, holds: list[Hold]) -> list[Hold | None]:
+        """``_confirm_fresh`` for each of ``holds``, at most ``FRESH_READS`` GETs at once
+        (in order: one result per hold). A node taking over 100 aliases read them one after
+        the other, a round trip each; a few in flight keep one agent from flooding the
+        API server while 50 others do the same."""
+        if len(holds) <= 1:
+            return [await self._confirm_fresh(h) for h in holds]
+        room = asyncio.Semaphore(FRESH_READS)
+
+        async def one(h: Hold) -> Hold | None:
+            async with room:
+                return await self._confirm_fresh(h)
+
+        return list(await asyncio.gather(*(one(h) for h in holds)))
 
     async def _confirm_fresh(self, h: Hold) -> Hold | None:
         """Read the AliasIP now before adding its addresses (docs/design.md, "Act only on a
@@ -861,49 +887,63 @@ class Agent:
             return  # the full pass that follows finds and reports the cause
         self.announcements.start(h, placements)
 
-    async def _hold(self, h: Hold, known: HostState | None = None) -> Outcome:
-        """Probe (unless ``h`` says not to), add, announce the first round; ``known``: a
-        kernel snapshot still true, to place without a dump (``apply_alias``)."""
+    async def _hold_all(
+        self, holds: list[Hold], known: HostState | None = None
+    ) -> dict[str, Outcome]:
+        """Add the confirmed ``holds`` as one step on the data-path thread
+        (``dataplane.apply_batch``): the wire probes of every hold that probes leave
+        together and are waited for once, and a hold whose address another host answered
+        is refused exactly as one probe refuses it (``_hold_failed``: back-off, report).
+        Each outcome by AliasIP name. ``known``: a kernel snapshot still true, to place
+        them without a dump (a direct handoff's add)."""
+        if not holds:
+            return {}
+        holds = [
+            replace(h, probe=True) if not h.probe and self.retries.must_probe(h) else h
+            for h in holds  # refused before: the wire is asked again
+        ]
+        items = [
+            BatchItem(h.requests, h.probe, self.announcements.holding(h))  # first round gated
+            for h in holds
+        ]
+        results = await self._io(
+            apply_batch, items, self.netlink, self.announcer, self.settings.probe_wait_s, known
+        )
+        outcomes: dict[str, Outcome] = {}
+        for h, result in zip(holds, results, strict=True):
+            if isinstance(result, errors.AliasError):
+                outcomes[h.aliasip] = await self._hold_failed(h, result)
+            else:
+                outcomes[h.aliasip] = self._held_now(h, result, batch=len(holds))
+        return outcomes
+
+    def _held_now(self, h: Hold, results: list[ApplyResult], batch: int) -> Outcome:
+        """A hold's addresses are in the kernel: log the adds, start its announcement
+        rounds, remember the epoch of this add (R1: the next add at it probes)."""
         node = self.settings.node
-        if not h.probe and self.retries.must_probe(h):
-            h = replace(h, probe=True)  # refused before: the wire is asked again
-        announcer = self.announcements.holding(h)  # its first round is gated too
-        placements: list[tuple[Placement, bool]] = []
-        try:
-            for request in h.requests:
-                result = await self._io(
-                    apply_alias,
-                    request,
-                    self.netlink,
-                    announcer,
-                    probe_wait_s=self.settings.probe_wait_s if h.probe else None,
-                    known=known,
-                )
-                placements.append((result.placement, result.changed))
-                if result.changed:
-                    log.info(
-                        kv(
-                            "hold",
-                            node=node,
-                            aliasip=h.aliasip,
-                            address=result.placement.address,
-                            interface=result.placement.interface,
-                            epoch=h.epoch,
-                            probe_ms=_ms(result.probe_ms),
-                            probe=None if h.probe else "skipped: the old holder confirmed",
-                        )
+        for result in results:
+            if result.changed:
+                log.info(
+                    kv(
+                        "hold",
+                        node=node,
+                        aliasip=h.aliasip,
+                        address=result.placement.address,
+                        interface=result.placement.interface,
+                        epoch=h.epoch,
+                        probe_ms=_ms(result.probe_ms),
+                        probe=None if h.probe else "skipped: the old holder confirmed",
+                        batch=batch if batch > 1 else None,
                     )
-        except errors.AliasError as exc:
-            return await self._hold_failed(h, exc)
+                )
         self.retries.held(h)
-        if not h.adopt or any(changed for _, changed in placements):
-            self.announcements.start(h, [p for p, _ in placements])
+        if not h.adopt or any(r.changed for r in results):
+            self.announcements.start(h, [r.placement for r in results])
         elif h.adopt:
             log.debug(kv("adopt", node=node, aliasip=h.aliasip, epoch=h.epoch))
         self._added_at[h.key] = h.epoch
         self._refusals.succeeded(h.key)
-        interface = placements[0][0].interface if placements else None
-        return Outcome(interface=interface)
+        return Outcome(interface=results[0].placement.interface if results else None)
 
     async def _hold_failed(self, h: Hold, exc: errors.AliasError) -> Outcome:
         """The node cannot hold: take back what this hold has (error means holds none).
@@ -1008,7 +1048,7 @@ class Agent:
                 self.wake()  # the view moved on since the last pass: a pass decides
                 return
             known, self._kernel = self._kernel, None  # the next pass reads the kernel
-            await self._hold(hold, known)
+            await self._hold_all([hold], known)
         log.debug(kv("handoff-held", node=node, aliasip=obs.name, epoch=named.epoch))
         self.wake()
 
@@ -1081,7 +1121,12 @@ class Agent:
     # ------------------------------------------------------------------ report
 
     async def _report(self, observed: list[Observed], outcomes: Mapping[str, Outcome]) -> None:
+        """Write this node's view of each AliasIP whose view changed, ``REPORTS`` writes in
+        flight at once: a node that took over 20 of a lost peer's AliasIPs also reports a
+        new epoch for the 20 more it stands by for, and one write after the other (30-50
+        ms each on a busy API server) held its next pass, with the next adds, for 2 s."""
         node = self.settings.node
+        due = []
         for obs in observed:
             outcome = outcomes.get(obs.name, Outcome())
             view = view_for(
@@ -1093,16 +1138,20 @@ class Agent:
                 handed=self.handoffs.holds(obs),
                 awaiting=obs.key in self.handoffs.awaiting,
             )
-            if not (needs_write(obs.view_of(node), view) or (outcome.fresh and view is not None)):
-                continue
-            assert view is not None
-            try:
-                answer = await asyncio.to_thread(
-                    self.kube.patch_aliasip_status, obs.name, patch_body(node, view)
-                )
-            except (ApiUnavailable, ApiError) as exc:
-                log.warning(kv("report-failed", node=node, aliasip=obs.name, error=exc))
-                continue
+            if needs_write(obs.view_of(node), view) or (outcome.fresh and view is not None):
+                assert view is not None
+                due.append((obs, view))
+        room = asyncio.Semaphore(REPORTS)
+
+        async def write(obs: Observed, view: NodeView) -> None:
+            async with room:
+                try:
+                    answer = await asyncio.to_thread(
+                        self.kube.patch_aliasip_status, obs.name, patch_body(node, view)
+                    )
+                except (ApiUnavailable, ApiError) as exc:
+                    log.warning(kv("report-failed", node=node, aliasip=obs.name, error=exc))
+                    return
             if newer(answer, self.objects.get(obs.name)):
                 self.objects[obs.name] = answer
             log.info(
@@ -1116,6 +1165,8 @@ class Agent:
                     holderHeard=view.holder_heard,
                 )
             )
+
+        await asyncio.gather(*(write(obs, view) for obs, view in due))
 
 
 def _with_holdings(

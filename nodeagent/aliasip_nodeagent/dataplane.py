@@ -1,6 +1,8 @@
 """The data-path steps, shared by the one-shot CLI and the long-running daemon.
 
 ``apply_alias``: snapshot → decide (pure) → probe the wire → add → first announcement.
+``apply_batch``: the same for many holds at once (the daemon's pass): one wire probe for
+every address, one wait, then each hold nobody answered for is added.
 ``release_alias``: snapshot → select our marked addresses → delete.
 
 Never a partial change: refusals are raised before any change, and if the first
@@ -12,7 +14,7 @@ run them on its event loop while the CLI simply sleeps through them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,6 +50,18 @@ class ProbeOutcome(Protocol):
 class Announce(Protocol):
     def announce(self, interface: str, mac: str, ip: IPAddress) -> int: ...
     def probe(self, interface: str, mac: str, ip: IPAddress, wait_s: float) -> ProbeOutcome: ...
+
+
+ProbeTarget = tuple[str, str, IPAddress]
+"""What one probe of a batch asks: (interface, our MAC there, the address)."""
+
+
+class BatchAnnounce(Announce, Protocol):
+    """What the daemon needs besides: many probes sent together, one wait for all."""
+
+    def probe_many(
+        self, targets: Sequence[ProbeTarget], wait_s: float
+    ) -> Mapping[IPAddress, str]: ...
 
 
 @dataclass(frozen=True)
@@ -140,7 +154,120 @@ def apply_alias(
             raise errors.AddressInUse(
                 f"{ip} is answered on the wire by {heard.conflict_mac}; not taking it"
             )
-    result.changed = netlink.add(placement)
+    return _add(placement, netlink, announcer, result.probe_ms)
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One hold for ``apply_batch``: its addresses, whether they are probed before the
+    add, and the announcer of its first round (gated by holding, ``announcing``)."""
+
+    requests: tuple[AliasRequest, ...]
+    probe: bool
+    announcer: Announce
+
+
+BatchResult = list[ApplyResult] | errors.AliasError
+"""Per hold: each address's result, or why the hold was refused (nothing added for a
+refusal made before the adds; a failure during them is raised as ``apply_alias`` raises
+it, after the adds that succeeded: the caller takes those back, as it does for one)."""
+
+
+def apply_batch(
+    items: Sequence[BatchItem],
+    netlink: Netlink,
+    prober: BatchAnnounce,
+    probe_wait_s: float,
+    known: HostState | None = None,
+) -> list[BatchResult]:
+    """``apply_alias`` for many holds, as one step on the data-path thread (``known``: a
+    snapshot to place them on without a dump, as there).
+
+    Why: a node that takes over 100 aliases at once probed them one after the other, 30 ms
+    each: 3 s before the last one was added. Here the placements of every hold are decided
+    first (pure, from one snapshot per address family and interface asked), the probes of
+    every address that needs one leave together and are listened for during one
+    ``probe_wait_s``, and only then is each hold added: a hold with an address another
+    host answered for is refused with the same ``AddressInUse`` a single probe raises, and
+    adds none of its addresses; so is a hold whose placement is refused. The holds that
+    nobody answered for are added and announced in order, each as ``apply_alias`` does.
+    """
+    snapshots: dict[tuple[int, str | None], HostState] = {}
+    decided: list[list[Placement] | errors.AliasError] = []
+    for item in items:
+        try:
+            placements = []
+            for request in item.requests:
+                key = (request.ip.version, request.interface)
+                if key not in snapshots:
+                    snapshots[key] = known if known is not None else netlink.snapshot(*key)
+                placements.append(decide_placement(request, snapshots[key]))
+            decided.append(placements)
+        except errors.AliasError as exc:
+            decided.append(exc)
+    targets = probe_targets(items, decided)
+    heard: Mapping[IPAddress, str] = {}
+    probe_ms: float | None = None
+    if targets:
+        started = time.perf_counter()
+        heard = prober.probe_many(targets, probe_wait_s)
+        probe_ms = (time.perf_counter() - started) * 1000
+    results: list[BatchResult] = []
+    for item, found in zip(items, decided, strict=True):
+        refusal = found if isinstance(found, errors.AliasError) else refused(found, item, heard)
+        if refusal is not None:
+            results.append(refusal)
+            continue
+        assert not isinstance(found, errors.AliasError)
+        done: list[ApplyResult] = []
+        try:
+            for placement in found:
+                probed = item.probe and not placement.already_held
+                done.append(_add(placement, netlink, item.announcer, probe_ms if probed else None))
+        except errors.AliasError as exc:
+            results.append(exc)
+            continue
+        results.append(done)
+    return results
+
+
+def probe_targets(
+    items: Sequence[BatchItem], decided: Sequence[list[Placement] | errors.AliasError]
+) -> list[ProbeTarget]:
+    """Pure: the addresses a batch asks the wire about: those of holds that probe, placed,
+    not in the kernel yet; each once."""
+    found: dict[IPAddress, ProbeTarget] = {}
+    for item, placements in zip(items, decided, strict=True):
+        if not item.probe or isinstance(placements, errors.AliasError):
+            continue
+        for p in placements:
+            if not p.already_held:
+                found.setdefault(p.address.ip, (p.interface, p.mac, p.address.ip))
+    return list(found.values())
+
+
+def refused(
+    placements: Sequence[Placement], item: BatchItem, heard: Mapping[IPAddress, str]
+) -> errors.AddressInUse | None:
+    """Pure: the refusal of a probed hold one of whose new addresses another host answered
+    for (the first such address, as ``apply_alias`` names it), else None."""
+    if not item.probe:
+        return None
+    for p in placements:
+        mac = heard.get(p.address.ip)
+        if mac and not p.already_held:
+            return errors.AddressInUse(
+                f"{p.address.ip} is answered on the wire by {mac}; not taking it"
+            )
+    return None
+
+
+def _add(
+    placement: Placement, netlink: Netlink, announcer: Announce, probe_ms: float | None
+) -> ApplyResult:
+    """Add one placed address and send its first round (``apply_alias`` after its probe)."""
+    result = ApplyResult(placement=placement, changed=netlink.add(placement), probe_ms=probe_ms)
+    ip = placement.address.ip
     try:
         announcer.announce(placement.interface, placement.mac, ip)
     except Exception as exc:

@@ -31,10 +31,10 @@ from typing import Any
 
 from aliasip_api.lease import AgentLease
 from aliasip_nodeagent import errors
-from aliasip_nodeagent.dataplane import Announce, Netlink
-from aliasip_nodeagent.hoststate import HostState
+from aliasip_nodeagent.dataplane import BatchAnnounce, Netlink, ProbeTarget
+from aliasip_nodeagent.hoststate import HostState, IPAddress
 from aliasip_nodeagent.logfmt import kv
-from aliasip_nodeagent.placement import AliasRequest, decide_placement
+from aliasip_nodeagent.placement import AliasRequest, Placement, decide_placement
 from aliasip_nodeagent.reconcile import Observed, requests_for
 from aliasip_nodeagent.report import Outcome
 from aliasip_nodeagent.silence import PROBE_EVERY_S, Silences, holder_window_s, watch_from
@@ -59,7 +59,7 @@ class HolderWatch:
         window_s: float,
         *,
         netlink: Netlink,
-        announcer: Announce,
+        announcer: BatchAnnounce,
         io: IO,
         dataplane: asyncio.Lock,
         read_lease: ReadLease,
@@ -91,9 +91,8 @@ class HolderWatch:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._node_wakes: dict[str, tuple[datetime, asyncio.TimerHandle]] = {}
         self._chain: tuple[datetime, asyncio.TimerHandle] | None = None
-        # The pass's kernel snapshot and the (holder, subnet) pairs heard in it.
+        # The pass's kernel snapshot.
         self._host: HostState | None = None
-        self._answered: set[tuple[str, str]] = set()
         # Nodes whose heartbeats are lost while their wire answers (``_path``), and since
         # when a node's heartbeats were missed while it answered.
         self._path_broken: set[str] = set()
@@ -116,17 +115,16 @@ class HolderWatch:
     ) -> dict[str, Outcome]:
         """One full pass's watch: probe where due, return ``outcomes`` with what to report
         (one Lease read per watched node per pass). ``host``: the pass's kernel snapshot
-        (None: each probe reads the kernel). A holder heard answering on a subnet in this
-        pass is not probed again on that subnet for its other AliasIPs: one probe per node
-        and subnet, not per AliasIP (silence is still proven per AliasIP)."""
+        (None: each probe reads the kernel). Every AliasIP due is probed in one batch, one
+        wait for all (``probe_many``); silence is proven per AliasIP."""
         leases: dict[str, tuple[bool, AgentLease | None]] = {}
         self._host = host
-        self._answered = set()
         keys = {(obs.name, h) for obs in observed if (h := watched_holder(self.node, obs))}
         self.watched = frozenset(holder for _, holder in keys)
         self.silences.keep_only(keys)
         for gone in [n for n in self.silent_nodes if n not in self.watched]:
             self._unprove(gone)
+        due: list[tuple[Observed, str, AgentLease | None, bool]] = []
         for obs in observed:
             holder = watched_holder(self.node, obs)
             if holder is None or obs.spec is None:
@@ -134,34 +132,54 @@ class HolderWatch:
             if holder not in leases:
                 leases[holder] = await self._read_lease(holder)
             known, lease = leases[holder]
-            if known:
-                outcome = await self._watch_one(obs, holder, lease)
-                if outcome is not None:
-                    base = outcomes.get(obs.name, Outcome())
-                    outcomes[obs.name] = replace(base, **outcome)
+            if not known:
+                continue
+            lapsed = lease_lapsed(lease, holder, self.now())
+            if not self._quiet(obs, holder, lease, lapsed):
+                due.append((obs, holder, lease, lapsed))
+        if not due:
+            return outcomes
+        # One wire probe for every AliasIP due, one wait: probing a lost node's 20
+        # aliases one after the other (30 ms each) held up the pass that takes them over.
+        asked = [(requests_for(obs.spec), holder) for obs, holder, _, _ in due if obs.spec]
+        async with self._dataplane:
+            heard_all = await self._io(self.probe_many, asked)
+        observed_at = self.now()
+        for (obs, holder, lease, lapsed), heard in zip(due, heard_all, strict=True):
+            outcome = self._probed(obs, holder, lease, lapsed, heard, observed_at)
+            if outcome is not None:
+                base = outcomes.get(obs.name, Outcome())
+                outcomes[obs.name] = replace(base, **outcome)
         return outcomes
 
-    async def _watch_one(
-        self, obs: Observed, holder: str, lease: AgentLease | None
+    def _quiet(self, obs: Observed, holder: str, lease: AgentLease | None, lapsed: bool) -> bool:
+        """Whether ``holder`` needs no probe for ``obs`` now: its Lease is valid and it is
+        heard on the monitoring path (or, not covered by it, its renewal is not overdue)."""
+        if lapsed:
+            return False
+        heard = self._path(holder)
+        if heard is None:  # not covered by the monitoring path: the Lease tells
+            start = watch_from(lease, self.renew_interval_s)
+            quiet = start is not None and self.now() < start
+        else:
+            quiet = heard
+        if quiet:
+            self.silences.forget((obs.name, holder))
+            self.lease_changed(holder, lease)  # wake when it is due, unless renewed
+        return quiet
+
+    def _probed(
+        self,
+        obs: Observed,
+        holder: str,
+        lease: AgentLease | None,
+        lapsed: bool,
+        heard: bool | None,
+        observed_at: datetime,
     ) -> dict[str, Any] | None:
-        """What to report for ``obs`` about ``holder`` now, or None (nothing new)."""
-        assert obs.spec is not None
+        """What to report for ``obs`` about ``holder`` after its probe (``heard``), or
+        None (nothing new)."""
         key = (obs.name, holder)
-        lapsed = lease_lapsed(lease, holder, self.now())
-        if not lapsed:
-            heard = self._path(holder)
-            if heard is None:  # not covered by the monitoring path: the Lease tells
-                start = watch_from(lease, self.renew_interval_s)
-                quiet = start is not None and self.now() < start
-            else:
-                quiet = heard
-            if quiet:
-                self.silences.forget(key)
-                self.lease_changed(holder, lease)  # wake when it is due, unless renewed
-                return None
-        async with self._dataplane:
-            heard = await self._io(self.probe_all, requests_for(obs.spec), holder)
-        observed_at = self.now()
         handover = lease.handover_until if lease is not None else None
         if heard is None:
             self.silences.forget(key)
@@ -328,29 +346,42 @@ class HolderWatch:
         self._chain = None
         self._wake()
 
-    def probe_all(self, requests: tuple[AliasRequest, ...], holder: str = "") -> bool | None:
-        """On the data-path thread: whether anyone answers for any of the addresses.
+    def probe_many(self, asked: list[tuple[tuple[AliasRequest, ...], str]]) -> list[bool | None]:
+        """On the data-path thread: for each (addresses of one AliasIP, its holder),
+        whether anyone answers for any of its addresses, all probed together in one wait
+        (each AliasIP by its own addresses: with one wait for all, the old shortcut of
+        taking a holder heard on a subnet as heard for its other AliasIPs saves nothing).
 
-        None when this node cannot probe one of them (no covering interface, link down,
-        held here): silence heard through a dead link is no evidence.
+        None for one this node cannot probe (an address with no covering interface, a link
+        down, held here): silence heard through a dead link is no evidence.
         """
-        for request in requests:
-            try:
-                snapshot = self._host or self.netlink.snapshot(
-                    request.ip.version, request.interface
-                )
-                placement = decide_placement(request, snapshot)
-            except errors.AliasError:
-                return None
-            if placement.already_held:
-                return None
-            subnet = (holder, str(placement.address.network))
-            if holder and subnet in self._answered:
-                return True  # heard on this subnet in this pass: alive there
-            result = self.announcer.probe(
-                placement.interface, placement.mac, placement.address.ip, self.probe_wait_s
-            )
-            if result.conflict_mac:
-                self._answered.add(subnet)
-                return True
-        return False
+        placed: list[tuple[list[Placement], bool]] = []  # placed in order; then a refusal?
+        for requests, _holder in asked:
+            found: list[Placement] = []
+            failed = False
+            for request in requests:
+                try:
+                    snapshot = self._host or self.netlink.snapshot(
+                        request.ip.version, request.interface
+                    )
+                    placement = decide_placement(request, snapshot)
+                except errors.AliasError:
+                    failed = True
+                    break
+                if placement.already_held:
+                    failed = True
+                    break
+                found.append(placement)
+            placed.append((found, failed))
+        targets: dict[IPAddress, ProbeTarget] = {}
+        for found, _failed in placed:
+            for p in found:
+                targets.setdefault(p.address.ip, (p.interface, p.mac, p.address.ip))
+        answered = (
+            self.announcer.probe_many(list(targets.values()), self.probe_wait_s) if targets else {}
+        )
+        results: list[bool | None] = []
+        for found, failed in placed:
+            alive = any(p.address.ip in answered for p in found)
+            results.append(True if alive else None if failed else False)
+        return results

@@ -93,6 +93,20 @@ class LeaseViews:
         if known is None or sent > known:
             self.confirmed[node] = sent
 
+    def needed_after(
+        self, node: str, view: Mapping[str, AgentLease], now: datetime
+    ) -> datetime | None:
+        """The moment a read of ``node``'s Lease must be sent at or after to prove what
+        ``view`` says of it at ``now`` (what ``unproven`` asks): the latest claim that it
+        is silent, and for a Lease that does not vouch the moment it stopped; None when
+        any read will do."""
+        moments = [claimed_silent(view).get(node)]
+        lease = view.get(node)
+        if lease is None or not lease.valid_for(node, now):
+            moments.append(invalid_since(lease, node))
+        found = [m for m in moments if m is not None]
+        return max(found) if found else None
+
     def unproven(
         self, nodes: Iterable[str], view: Mapping[str, AgentLease], now: datetime
     ) -> list[str]:

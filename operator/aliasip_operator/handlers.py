@@ -65,7 +65,13 @@ from aliasip_operator.observations import (
     parse_lease,
     switchover_request,
 )
-from aliasip_operator.relations import Involvement, LeaseState, changed_findings, involved_nodes
+from aliasip_operator.relations import (
+    Involvement,
+    LeaseState,
+    changed_findings,
+    involved_nodes,
+    nodes_to_requeue,
+)
 from aliasip_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -108,6 +114,8 @@ class Context:
     # paused past its renew deadline must not write before it renewed, or exited.
     may_write: Callable[[], bool] = always
     lease_views: LeaseViews = field(default_factory=LeaseViews)
+    # Agent Lease reads in flight, by node: when sent, and done (``confirm_leases``).
+    lease_reads: dict[str, tuple[datetime, asyncio.Future[None]]] = field(default_factory=dict)
     workers: int = WORKERS
     queue: WorkQueue = field(default_factory=WorkQueue)
     bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -190,12 +198,13 @@ class Context:
 
     def _lease_check(self, node: str) -> None:
         state = LeaseState.of(self.leases.get(node), node, datetime.now(UTC))
-        if self.lease_states.get(node) == state:
+        before = self.lease_states.get(node)
+        if before == state:
             return
         self.lease_states[node] = state
-        self.queue.add_all(self.involvement.involving(node))
-        for silent, _since in state.silent:  # evidence per node: every AliasIP it is in
-            self.queue.add_all(self.involvement.involving(silent))
+        # evidence per node: a claim moves every AliasIP the claimed node is in at once
+        for changed in nodes_to_requeue(node, before, state):
+            self.queue.add_all(self.involvement.involving(changed))
 
 
 def _version(body: Mapping[str, Any]) -> int:
@@ -539,10 +548,45 @@ async def decide_fresh(ctx: Context, body: Mapping[str, Any]) -> tuple[Decision,
             return decision, now
         if _round == CONFIRM_ROUNDS:
             break
-        for node, lease, sent in await asyncio.to_thread(read_leases, ctx, unproven):
-            ctx.lease_views.confirm(node, lease, sent)
+        await confirm_leases(ctx, unproven, leases, now)
     log.warning("agent leases still unproven", extra={"aliasip": _name(body)})
     return None
+
+
+async def confirm_leases(
+    ctx: Context, nodes: Iterable[str], view: Mapping[str, AgentLease], now: datetime
+) -> None:
+    """Read the agent Leases of ``nodes`` and record them (``freshness``), sharing a read
+    of a node already in flight when it was sent late enough to prove what ``view`` says
+    at ``now`` (``LeaseViews.needed_after``); one sent earlier proves nothing new, so
+    another is made. Why: peers' evidence that node1 is silent queues every AliasIP it
+    holds at once, and each of their decisions (``WORKERS`` at a time) read node1's Lease
+    with a GET of its own, on the path of every one of those failovers."""
+    joined: list[asyncio.Future[None]] = []
+    mine: list[str] = []
+    for node in nodes:
+        flight = ctx.lease_reads.get(node)
+        needed = ctx.lease_views.needed_after(node, view, now)
+        if flight is not None and (needed is None or flight[0] >= needed):
+            joined.append(flight[1])
+        else:
+            mine.append(node)
+    if mine:
+        sent = datetime.now(UTC)  # before any of the reads: no later than each is sent
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for node in mine:
+            ctx.lease_reads[node] = (sent, done)
+        try:
+            for node, lease, at in await asyncio.to_thread(read_leases, ctx, mine):
+                ctx.lease_views.confirm(node, lease, at)
+        finally:
+            for node in mine:
+                if ctx.lease_reads.get(node, (sent, None))[1] is done:
+                    del ctx.lease_reads[node]
+            if not done.done():
+                done.set_result(None)  # a failed read: the sharers find it still unproven
+    if joined:
+        await asyncio.wait(joined)  # not gather: a cancelled sharer must not cancel them
 
 
 def _name(body: Mapping[str, Any]) -> str:

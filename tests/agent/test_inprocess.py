@@ -12,6 +12,7 @@ import asyncio
 import copy
 import ipaddress
 import socket
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -107,17 +108,31 @@ class Probed:
 
 @dataclass
 class FakeWire:
+    """``answered_by`` answers every probe; ``answering`` (address -> MAC) some only."""
+
     answered_by: str | None = None
+    answering: dict[str, str] = field(default_factory=dict)
     probes: int = 0
+    batches: list[list[str]] = field(default_factory=list)  # the addresses of each batch
     announcements: int = 0
+    announced: list[str] = field(default_factory=list)
 
     def announce(self, interface: str, mac: str, ip: IPAddress) -> int:
         self.announcements += 1
+        self.announced.append(str(ip))
         return 1
 
     def probe(self, interface: str, mac: str, ip: IPAddress, wait_s: float) -> Probed:
         self.probes += 1
-        return Probed(self.answered_by)
+        return Probed(self.answering.get(str(ip), self.answered_by))
+
+    def probe_many(
+        self, targets: Sequence[tuple[str, str, IPAddress]], wait_s: float
+    ) -> dict[IPAddress, str]:
+        self.probes += len(targets)
+        self.batches.append([str(ip) for _, _, ip in targets])
+        heard = {ip: self.answering.get(str(ip), self.answered_by) for _, _, ip in targets}
+        return {ip: mac for ip, mac in heard.items() if mac}
 
 
 @dataclass
@@ -391,3 +406,154 @@ def test_no_handoff_is_taken_without_a_read_that_confirms_the_name() -> None:
     assert r.kernel.adds == 0
     r.run_pass()
     assert r.kernel.adds == 0
+
+
+@dataclass
+class ManyApi:
+    """The API for several AliasIPs: what a GET of each returns now, and how often each
+    was read; status patches are recorded by name."""
+
+    current: dict[str, dict[str, Any]]
+    gets: list[str] = field(default_factory=list)
+    patches: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def get_aliasip(self, name: str) -> dict[str, Any] | None:
+        self.gets.append(name)
+        return copy.deepcopy(self.current.get(name))
+
+    def patch_aliasip_status(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.patches.setdefault(name, []).append(body["status"]["nodes"]["node1"])
+        stored = copy.deepcopy(self.current[name])
+        stored["metadata"]["resourceVersion"] = str(int(stored["metadata"]["resourceVersion"]) + 1)
+        self.current[name] = stored
+        return copy.deepcopy(stored)
+
+
+def named(name: str, address: str, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` as AliasIP ``name`` (its own uid) for ``address``."""
+    found = replace_meta(body, name=name, uid=f"uid-{name}")
+    return {**found, "spec": {**found["spec"], "addresses": [f"{address}/24"]}}
+
+
+def failed_over_to_node1(epoch: int, rv: int) -> dict[str, Any]:
+    """node1 named at ``epoch`` after node2 was lost (no release: the add probes)."""
+    return aliasip(
+        "node1", epoch, rv, transition={"from": "node2", "to": "node1", "reason": "Failover"}
+    )
+
+
+def test_a_pass_of_many_holds_reads_each_afresh_and_probes_them_as_one_batch() -> None:
+    """A node taking over several AliasIPs at once (its peer was lost): each is read
+    afresh before its add (R1), one that the fresh read shows moved on is neither probed
+    nor added, the others' probes go out as one batch (the one whose old holder released
+    at the epoch before skips it), and the address another host answers for is refused
+    exactly as one probe refuses it (AddressInUse, holderHeard, backing off) while the
+    rest are added and announced."""
+    watched = {
+        "a": named("a", "198.18.0.50", failed_over_to_node1(2, rv=20)),
+        "b": named("b", "198.18.0.51", failed_over_to_node1(2, rv=21)),
+        "c": named("c", "198.18.0.52", failed_over_to_node1(2, rv=22)),
+        "d": named("d", "198.18.0.53", failed_over_to_node1(2, rv=23)),
+        "e": named("e", "198.18.0.54", moved_from_node2(2, rv=24)),
+    }
+    now = {**watched, "d": named("d", "198.18.0.53", aliasip("node3", 3, rv=33))}
+    api = ManyApi(copy.deepcopy(now))
+    kernel, wire = FakeKernel(), FakeWire(answering={"198.18.0.51": MAC_OTHER})
+    agent = Agent(
+        Settings(node="node1", probe_wait_s=0.0),
+        api,  # type: ignore[arg-type]
+        kernel,
+        wire,
+        ThreadPoolExecutor(max_workers=1),
+    )
+    agent.synced = True
+    agent.claims._open = FakeListener
+    agent.objects = copy.deepcopy(watched)
+
+    async def one_pass() -> None:
+        outcomes, observed = await agent._apply(full=True)
+        await agent._report(observed, outcomes)
+
+    async def go() -> None:
+        await one_pass()
+        assert sorted(api.gets) == ["a", "b", "c", "d", "e"]  # each read afresh, once
+        assert wire.batches == [["198.18.0.50", "198.18.0.51", "198.18.0.52"]]
+        assert sorted(str(a.ip) for a in kernel.owned) == [
+            "198.18.0.50",
+            "198.18.0.52",
+            "198.18.0.54",
+        ]
+        assert "198.18.0.51" not in wire.announced and "198.18.0.53" not in wire.announced
+        refused = api.patches["b"][-1]
+        assert refused["state"] == "error" and refused["holderHeard"] is True
+        assert refused["message"].startswith("AddressInUse: 198.18.0.51 is answered")
+        assert {n: p[-1]["state"] for n, p in api.patches.items() if n != "b"} == {
+            "a": "holding",
+            "c": "holding",
+            "e": "holding",
+        }
+        assert agent.objects["d"]["status"]["activeNode"] == "node3"  # the fresh one kept
+        await one_pass()  # b backs off: no new probe; a, c, e are held: nothing to add
+        assert len(wire.batches) == 1 and kernel.adds == 3
+        agent.claims.close()
+        await agent.announcements.close()
+
+    asyncio.run(go())
+
+
+@dataclass
+class OverlapApi(ManyApi):
+    """Status writes that wait (bounded) until another one is in flight: one after the
+    other, each would wait out its bound; side by side they overlap at once."""
+
+    in_flight: int = 0
+    most: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    both: threading.Event = field(default_factory=threading.Event)
+
+    def patch_aliasip_status(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            if self.in_flight >= 2:
+                self.both.set()
+        self.both.wait(5.0)
+        try:
+            return super().patch_aliasip_status(name, body)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def test_a_pass_writes_its_reports_side_by_side() -> None:
+    """A node that took over several AliasIPs reports each (holding), a few writes at
+    once: written one after the other, they held its next pass (the next adds) back."""
+    watched = {
+        n: named(n, f"198.18.0.{50 + i}", failed_over_to_node1(2, rv=20 + i))
+        for i, n in enumerate(["a", "b", "c"])
+    }
+    api = OverlapApi(copy.deepcopy(watched))
+    agent = Agent(
+        Settings(node="node1", probe_wait_s=0.0),
+        api,  # type: ignore[arg-type]
+        FakeKernel(),
+        FakeWire(),
+        ThreadPoolExecutor(max_workers=1),
+    )
+    agent.synced = True
+    agent.claims._open = FakeListener
+    agent.objects = copy.deepcopy(watched)
+
+    async def go() -> None:
+        outcomes, observed = await agent._apply(full=True)
+        await agent._report(observed, outcomes)
+        agent.claims.close()
+        await agent.announcements.close()
+
+    asyncio.run(go())
+    assert {n: p[-1]["state"] for n, p in api.patches.items()} == {
+        "a": "holding",
+        "b": "holding",
+        "c": "holding",
+    }
+    assert api.most >= 2

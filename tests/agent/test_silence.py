@@ -22,8 +22,17 @@ from aliasip_api.lease import (
 )
 from aliasip_nodeagent.daemon import Agent, Settings
 from aliasip_nodeagent.deadman import expiry_window_s
+from aliasip_nodeagent.report import Outcome
 from aliasip_nodeagent.silence import MUTE_SLACK_S, OVERDUE_S, Silences, holder_window_s, watch_from
-from tests.agent.test_inprocess import FakeApi, FakeKernel, FakeListener, FakeWire, aliasip
+from tests.agent.test_inprocess import (
+    FakeApi,
+    FakeKernel,
+    FakeListener,
+    FakeWire,
+    aliasip,
+    named,
+)
+from tests.unit.hosts import MAC_OTHER
 
 T0 = datetime(2026, 12, 7, 6, 0, 0, tzinfo=UTC)
 KEY = ("web", "node2")
@@ -326,3 +335,30 @@ def test_silence_heard_before_a_renewal_is_forgotten() -> None:
     assert "holderHeard" not in s.pass_at(lapse + 0.1)  # silent since then only
     assert "holderHeard" not in s.pass_at(lapse + 2.0)
     assert s.pass_at(lapse + 2.2)["holderHeard"] is False
+
+
+def test_a_lost_holders_aliasips_are_probed_as_one_batch_each_by_its_own_addresses() -> None:
+    """node2 (its Lease lapsed) held three AliasIPs node1 stands by for: their addresses
+    are probed together, one wait (one after the other, 30 ms each, a standby of 20 held
+    up the pass that takes them over by 0.6 s); the one another host still answers for is
+    heard, the others are silent (an answer for one address says nothing of the others)."""
+    s = standby()
+    for name, address in (("db", "198.18.0.51"), ("cache", "198.18.0.52")):
+        s.agent.objects[name] = named(name, address, aliasip("node2", 1, 11))
+    s.wire.answering = {"198.18.0.52": MAC_OTHER}
+    s.clock[0] = at(3.1)
+
+    async def go() -> dict[str, Outcome]:
+        outcomes, observed = await s.agent._apply(full=True)
+        found = await s.agent.holders.watch(observed, outcomes)
+        s.agent.claims.close()
+        await s.agent.announcements.close()
+        return found
+
+    outcomes = asyncio.run(go())
+    assert s.wire.batches == [["198.18.0.50", "198.18.0.51", "198.18.0.52"]]
+    assert outcomes["cache"].heard is True  # reported at once: its holder answers
+    assert outcomes.get("web", Outcome()).heard is None  # silent: counted, not yet proven
+    assert outcomes.get("db", Outcome()).heard is None
+    assert s.agent.holders.silences.first(("db", "node2")) == at(3.1)
+    assert s.agent.holders.silences.first(("cache", "node2")) is None

@@ -96,3 +96,14 @@ def test_a_node_claimed_silent_needs_a_read_made_after_the_latest_claim() -> Non
     assert views.unproven(["a"], view, at(4.6)) == ["a"]  # read before the latest claim
     views.confirm("a", lease(4.0), at(4.55))
     assert views.unproven(["a", "b", "c"], view, at(4.6)) == []
+
+
+def test_the_moment_a_read_must_follow() -> None:
+    """What a read must be sent after to prove a view (shared reads compare with it)."""
+    views = LeaseViews()
+    assert views.needed_after("a", {"a": lease(0)}, at(1)) is None  # valid: any read
+    assert views.needed_after("a", {"a": lease(0)}, at(3)) == at(2)  # lapsed at 2
+    assert views.needed_after("a", {}, at(3)) is None  # no Lease: any read
+    claim = replace(lease(0.5, holder="b"), silent=(("a", at(0.8)),))
+    assert views.needed_after("a", {"a": lease(0), "b": claim}, at(1)) == at(0.8)
+    assert views.needed_after("a", {"a": lease(0), "b": claim}, at(3)) == at(2)

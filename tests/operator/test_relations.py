@@ -15,6 +15,7 @@ from aliasip_operator.relations import (
     LeaseState,
     changed_findings,
     involves,
+    nodes_to_requeue,
 )
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -135,3 +136,22 @@ def test_involvement_kept_up_to_date_agrees_with_a_scan(
             bodies[name] = body
         for node in ["a", "b", "c", "d", "e"]:
             assert kept.involving(node) == involving(bodies, node)
+
+
+def test_a_new_claim_requeues_the_claimed_node_not_the_claimer() -> None:
+    """Evidence per node: node2's claim that node1 is silent matters to node1's AliasIPs
+    only; what node2 vouches for is unchanged (its own AliasIPs are not decided again)."""
+    quiet = LeaseState("node2", True, None)
+    claiming = LeaseState("node2", True, None, (("node1", NOW),))
+    assert nodes_to_requeue("node2", quiet, claiming) == ["node1"]
+    assert nodes_to_requeue("node2", claiming, claiming) == []
+    moved = LeaseState("node2", True, None, (("node1", LATER), ("node3", NOW)))
+    assert nodes_to_requeue("node2", claiming, moved) == ["node1", "node3"]
+    assert nodes_to_requeue("node2", moved, quiet) == ["node1", "node3"]  # withdrawn
+
+
+def test_a_change_of_what_a_lease_vouches_requeues_its_node_and_its_claims() -> None:
+    claiming = LeaseState("node2", True, None, (("node1", NOW),))
+    lapsed = LeaseState("node2", False, LATER, (("node1", NOW),))
+    assert nodes_to_requeue("node2", claiming, lapsed) == ["node2", "node1"]
+    assert nodes_to_requeue("node2", None, claiming) == ["node2", "node1"]  # first seen
