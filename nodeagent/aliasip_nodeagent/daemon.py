@@ -63,8 +63,8 @@ from aliasip_api.lease import (
     agent_lease_name,
     format_silent,
 )
-from aliasip_api.succession import Succession, succession
 from aliasip_api.status import NodeView
+from aliasip_api.succession import Succession, succession
 from aliasip_nodeagent import errors
 from aliasip_nodeagent.announcing import Announcements
 from aliasip_nodeagent.carrier import CarrierWatch
