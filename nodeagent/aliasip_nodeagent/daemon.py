@@ -838,18 +838,7 @@ class Agent:
         ):
             self._read_ahead[obs.key] = (named.epoch, obs.generation)
             # Ready: the old holder may let go now (it waits a moment for this word).
-            told = self.monitoring.tell(
-                named.from_node, self.leases.lease, ready=((obs.key, named.epoch),)
-            )
-            log.info(
-                kv(
-                    "handoff-ready" if told else "handoff-read",
-                    node=self.settings.node,
-                    aliasip=obs.name,
-                    epoch=named.epoch,
-                    peer=named.from_node,
-                )
-            )
+            self._tell("ready", named.from_node, obs.name, obs.key, named.epoch)
 
     def _fences(self, planned: Mapping[str, int], full: bool) -> dict[str, int]:
         """The fencing tokens after a pass: the plan's, plus the ones kept for AliasIPs
@@ -1055,19 +1044,29 @@ class Agent:
     def _tell_handoffs(self, observed: list[Observed], held: list[HeldAlias]) -> None:
         """After this pass's deletes: tell each named successor at once (R11)."""
         for tell in self.handoffs.to_tell(observed, held):
-            sent = self.monitoring.tell(
-                tell.to_node, self.leases.lease, released=((tell.key, tell.epoch),)
+            self._tell("released", tell.to_node, tell.aliasip, tell.key, tell.epoch)
+
+    def _tell(self, what: str, peer: str, aliasip: str, key: str, epoch: int) -> None:
+        """One handoff word to ``peer`` on the monitoring path (``released`` by the old
+        holder, ``ready`` by the successor), logged: ``handoff-told`` / ``handoff-ready``,
+        or ``handoff-not-told`` when it has no way there (the API path follows)."""
+        entry = ((key, epoch),)
+        if what == "ready":
+            sent = self.monitoring.tell(peer, self.leases.lease, ready=entry)
+        else:
+            sent = self.monitoring.tell(peer, self.leases.lease, released=entry)
+        event = ("handoff-ready" if what == "ready" else "handoff-told") if sent else None
+        log.info(
+            kv(
+                event or "handoff-not-told",
+                node=self.settings.node,
+                aliasip=aliasip,
+                epoch=epoch,
+                peer=peer,
+                what=None if sent else what,
+                note=None if sent else "no monitoring path to it: the API path follows",
             )
-            log.info(
-                kv(
-                    "handoff-told" if sent else "handoff-not-told",
-                    node=self.settings.node,
-                    aliasip=tell.aliasip,
-                    epoch=tell.epoch,
-                    peer=tell.to_node,
-                    note=None if sent else "no monitoring path to it: the API path follows",
-                )
-            )
+        )
 
     async def _yield_to(self, peer: str, key: str, epoch: int) -> None:
         """R10: ``peer`` holds AliasIP ``key`` at ``epoch``, newer than ours: delete our
