@@ -16,8 +16,11 @@ account for.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from aliasip_api.errors import InvalidAliasIP
 from aliasip_api.status import AliasIPStatus, Phase
 
 FAILOVER = "Failover"
@@ -55,3 +58,12 @@ def succession(status: AliasIPStatus) -> Succession | None:
     ):
         return None
     return Succession(moving.from_node, moving.to_node, status.epoch)
+
+
+def succession_of(body: Mapping[str, Any] | None) -> Succession | None:
+    """``succession`` of a status body as the API sends it (None too for one that does not
+    parse: a status the CRD forbids names nobody)."""
+    try:
+        return succession(AliasIPStatus.from_dict(body))
+    except InvalidAliasIP:
+        return None

@@ -38,10 +38,8 @@ from typing import IO, Any
 
 import yaml
 
-from aliasip_api.errors import InvalidAliasIP
 from aliasip_api.rest import ALIASIPS, ApiError, ApiUnavailable
-from aliasip_api.status import AliasIPStatus
-from aliasip_api.succession import succession
+from aliasip_api.succession import succession_of
 from aliasip_lab import chaosplan, invariants
 from aliasip_lab.chaosplan import HOLDER, OTHER, Episode, Resources, Step
 from aliasip_lab.cluster import Lab, LabApi, LabError
@@ -81,15 +79,6 @@ def aliasip_object(name: str, addresses: list[str], nodes: list[str]) -> dict[st
     }
 
 
-def _successor(status: dict[str, Any]) -> str | None:
-    """The node the status's release step names to take over, if any (R11)."""
-    try:
-        named = succession(AliasIPStatus.from_dict(status))
-    except InvalidAliasIP:
-        return None
-    return named.to_node if named is not None else None
-
-
 class StatusPoller:
     """Samples every watched AliasIP's status every ``POLL_S`` (a list call); a name
     missing from the list is sampled as not existing. API errors are skipped."""
@@ -121,10 +110,12 @@ class StatusPoller:
                 for name, addresses in self.addresses.items():
                     obj = seen.get(name)
                     status = (obj or {}).get("status") or {}
+                    named = succession_of(status)  # who may hold on a handoff (R11)
                     sample = Sample(
                         at, name, (obj or {}).get("metadata", {}).get("uid"),
                         status.get("activeNode"), status.get("phase"),
-                        status.get("epoch"), tuple(addresses), _successor(status),
+                        status.get("epoch"), tuple(addresses),
+                        named.to_node if named is not None else None,
                     )  # fmt: skip
                     self.samples.append(sample)
                     self.latest[name] = sample

@@ -35,9 +35,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from aliasip_api.errors import InvalidAliasIP
-from aliasip_api.status import AliasIPStatus
-from aliasip_api.succession import succession
+from aliasip_api.succession import succession_of
 from aliasip_nodeagent import errors
 from aliasip_nodeagent.dataplane import Announce, ProbeOutcome
 from aliasip_nodeagent.hoststate import IPAddress
@@ -120,10 +118,7 @@ class GatedAnnouncer:
 def _successor(node: str, status: Mapping[str, Any]) -> bool:
     """Whether ``status`` names ``node`` the successor of its release step: it may hold
     on a direct handoff at that epoch (R11), and announce what it holds."""
-    try:
-        named = succession(AliasIPStatus.from_dict(status))
-    except InvalidAliasIP:
-        return False
+    named = succession_of(status)
     return named is not None and named.to_node == node
 
 

@@ -118,6 +118,10 @@ class Handoffs:
             return None
         del self.awaiting[key]
         self.taken[key] = named
+        self._log_taken(aliasip, named)
+        return named
+
+    def _log_taken(self, aliasip: str, named: Succession) -> None:
         log.info(
             kv(
                 "handoff-taken",
@@ -127,7 +131,6 @@ class Handoffs:
                 peer=named.from_node,
             )
         )
-        return named
 
     def follow(self, observed: Iterable[Observed], now: float) -> dict[str, int]:
         """What this node is named successor of in ``observed`` (the pass's view), the
@@ -147,15 +150,7 @@ class Handoffs:
             told = self._heard.get((obs.key, named.epoch))
             if told is not None and told[0] == named.from_node:
                 taken[obs.key] = named
-                log.info(
-                    kv(
-                        "handoff-taken",
-                        node=self.node,
-                        aliasip=obs.name,
-                        epoch=named.epoch,
-                        peer=named.from_node,
-                    )
-                )
+                self._log_taken(obs.name, named)
                 continue
             awaiting[obs.key] = named
         self.awaiting = awaiting

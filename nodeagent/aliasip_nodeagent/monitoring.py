@@ -31,7 +31,13 @@ from aliasip_nodeagent.hoststate import HostState, IPAddress, IPInterface
 from aliasip_nodeagent.keyring import KeyFiles
 from aliasip_nodeagent.logfmt import kv
 from aliasip_nodeagent.monitor import Monitor
-from aliasip_nodeagent.peers import format_addresses, parse_addresses, plan_peers, service_addresses
+from aliasip_nodeagent.peers import (
+    format_addresses,
+    parse_addresses,
+    plan_peers,
+    reachable,
+    service_addresses,
+)
 from aliasip_nodeagent.reconcile import Observed
 from aliasip_nodeagent.report import Outcome
 
@@ -189,10 +195,8 @@ class MonitoringPath:
         if peer is not None and peer.targets:
             return peer.targets
         lease = lease_of(node)
-        return tuple(
-            a.ip
-            for a in parse_addresses(lease.monitor if lease is not None else None)
-            if any(a.ip.version == m.version and a.ip in m.network for m in self.service)
+        return reachable(
+            parse_addresses(lease.monitor if lease is not None else None), self.service
         )
 
     def arm(self, on: bool) -> None:

@@ -82,6 +82,18 @@ def parse_addresses(text: str | None) -> tuple[IPInterface, ...]:
     return tuple(out)
 
 
+def reachable(
+    advertised: Iterable[IPInterface], mine: tuple[IPInterface, ...]
+) -> tuple[IPAddress, ...]:
+    """The ``advertised`` addresses of a peer that lie in one of our subnets (``mine``):
+    where a datagram to it goes on the service LAN."""
+    return tuple(
+        a.ip
+        for a in advertised
+        if any(a.ip.version == m.version and a.ip in m.network for m in mine)
+    )
+
+
 def plan_peers(
     node: str,
     observed: Iterable[Observed],
@@ -103,11 +115,7 @@ def plan_peers(
             shared.setdefault(other, set()).add(obs.key)
     peers: dict[str, Peer] = {}
     for other in sorted(shared):
-        targets = tuple(
-            a.ip
-            for a in advertised(other)
-            if any(a.ip.version == m.version and a.ip in m.network for m in mine)
-        )
+        targets = reachable(advertised(other), mine)
         held = tuple(sorted((k, holding[k]) for k in shared[other] if k in holding))
         peers[other] = Peer(other, targets, held)
     return peers
