@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from functools import cached_property
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
@@ -75,12 +76,14 @@ class InterfaceState:
     loopback: bool = False
     addresses: tuple[HostAddress, ...] = ()
 
+    @cached_property
+    def _stationary(self) -> tuple[HostAddress, ...]:
+        return tuple(a for a in self.addresses if a.stationary)
+
     def stationary_covering(self, ip: IPAddress) -> list[HostAddress]:
         """Stationary addresses of this interface whose subnet contains ``ip``."""
         return [
-            a
-            for a in self.addresses
-            if a.stationary and a.ip.version == ip.version and ip in a.interface.network
+            a for a in self._stationary if a.ip.version == ip.version and ip in a.interface.network
         ]
 
 
@@ -90,21 +93,49 @@ class HostState:
 
     interfaces: tuple[InterfaceState, ...]
 
+    # A snapshot is immutable and asked once per alias per pass (placement, the peers'
+    # service addresses): at hundreds of aliases, scanning every address for each ask made
+    # a node's 5 s resync pass cost tens of ms. Each index is built on first use.
+
     def by_name(self, name: str) -> InterfaceState | None:
         return next((i for i in self.interfaces if i.name == name), None)
 
-    def owned(self) -> list[HeldAlias]:
-        """Every address aliasip added, with the interface that carries it."""
-        return [
+    @cached_property
+    def _owned(self) -> tuple[HeldAlias, ...]:
+        return tuple(
             HeldAlias(interface=i.name, index=i.index, mac=i.mac, address=a.interface)
             for i in self.interfaces
             for a in i.addresses
             if a.owned
-        ]
+        )
+
+    @cached_property
+    def _foreign_by_ip(self) -> dict[IPAddress, tuple[tuple[InterfaceState, HostAddress], ...]]:
+        found: dict[IPAddress, list[tuple[InterfaceState, HostAddress]]] = {}
+        for i in self.interfaces:
+            for a in i.addresses:
+                if not a.owned:
+                    found.setdefault(a.ip, []).append((i, a))
+        return {ip: tuple(pairs) for ip, pairs in found.items()}
+
+    @cached_property
+    def _owned_by_ip(self) -> dict[IPAddress, tuple[HeldAlias, ...]]:
+        found: dict[IPAddress, list[HeldAlias]] = {}
+        for held in self._owned:
+            found.setdefault(held.address.ip, []).append(held)
+        return {ip: tuple(held) for ip, held in found.items()}
+
+    def owned(self) -> list[HeldAlias]:
+        """Every address aliasip added, with the interface that carries it."""
+        return list(self._owned)
+
+    def owned_with_ip(self, ip: IPAddress) -> list[HeldAlias]:
+        """The addresses aliasip added that equal ``ip`` (normally one at most)."""
+        return list(self._owned_by_ip.get(ip, ()))
 
     def foreign_with_ip(self, ip: IPAddress) -> list[tuple[InterfaceState, HostAddress]]:
         """Addresses equal to ``ip`` that aliasip did not add."""
-        return [(i, a) for i in self.interfaces for a in i.addresses if a.ip == ip and not a.owned]
+        return list(self._foreign_by_ip.get(ip, ()))
 
 
 @dataclass(frozen=True)

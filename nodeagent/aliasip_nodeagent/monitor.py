@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import socket
 import time
@@ -46,7 +45,6 @@ from aliasip_nodeagent.heartbeat import (
     Receiver,
     Verdict,
     encode,
-    encode_one,
     new_boot,
     split,
 )
@@ -120,7 +118,6 @@ class Monitor:
         self._receiver: Receiver | None = None
         self._sockets: list[socket.socket] = []
         self.peers: Mapping[str, Peer] = {}
-        self._node_json = json.dumps(node)
         self._told: dict[str, tuple[tuple[tuple[str, int], ...], float]] = {}  # held, when
         self.watched: frozenset[str] = frozenset()
         self._last_heard: dict[str, float] = {}
@@ -251,8 +248,8 @@ class Monitor:
 
     def _datagrams(self, peer: Peer, sent_at: float, now: float) -> list[bytes]:
         """This interval's heartbeat(s) for ``peer``: its share of what we hold when that
-        changed or was last told ``HELD_EVERY_S`` ago, else a bare one; built from cached
-        JSON fragments (``heartbeat.encode_one``), or split when it does not fit one."""
+        changed or was last told ``HELD_EVERY_S`` ago, else a bare one; split when it does
+        not fit one datagram."""
         assert self.ring is not None
         held = peer.held
         told = self._told.get(peer.node)
@@ -260,10 +257,6 @@ class Monitor:
             held = ()  # told lately and unchanged: a bare heartbeat claims nothing
         elif held:
             self._told[peer.node] = (held, now)
-        held_json = json.dumps([list(h) for h in held], separators=(",", ":")) if held else "[]"
-        one = encode_one(self._node_json, self.boot, self._seq + 1, sent_at, held_json, self.ring)
-        if one is not None:
-            return [one]
         return split(self.node, self.boot, self._seq + 1, sent_at, held, (), self.ring)
 
     def tell(

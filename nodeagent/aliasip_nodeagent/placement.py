@@ -100,7 +100,7 @@ def decide_placement(request: AliasRequest, host: HostState) -> Placement:
     if not iface.carrier:
         raise errors.InterfaceDown(f"interface {iface.name} has no carrier (link down)")
     address = ipaddress.ip_interface(f"{ip}/{network.prefixlen}")
-    held = [h for h in host.owned() if h.address.ip == ip]
+    held = host.owned_with_ip(ip)
     for h in held:
         if h.index != iface.index or h.address != address:
             raise errors.HeldElsewhere(
@@ -154,7 +154,7 @@ def _describe(iface: InterfaceState, version: int) -> str:
 
 def select_release(ip: IPAddress, host: HostState) -> list[HeldAlias]:
     """The held aliases to delete for ``ip``; refuse when ``ip`` is present but not ours."""
-    held = [h for h in host.owned() if h.address.ip == ip]
+    held = host.owned_with_ip(ip)
     if not held:
         foreign = host.foreign_with_ip(ip)
         if foreign:

@@ -10,9 +10,12 @@ import ipaddress
 import time
 from typing import Any
 
+import pytest
+
 from aliasip_lab.lan import Lan, ip
 from aliasip_lab.nsenter import netns
 from aliasip_nodeagent.mute import TABLE, KernelMute, Refresher
+from aliasip_nodeagent.nft import NftError
 from tests.netns.test_observer import observe
 
 ALIAS4 = "198.18.0.50"
@@ -65,20 +68,41 @@ def test_a_refreshed_alias_answers_and_one_left_alone_is_muted_for_good(lan: Lan
         assert answered(report, ALIAS4) == 0 and answered(report, ALIAS6) == 0, report
     finally:
         refresher.stop()
-    # A fresh decision keeps it again (after a fresh read and a probe, in the agent).
-    # Adopted at start: a live one is kept, a muted one handed back for deletion.
+    # While the stall's aliases are still held, nothing is kept, nor by a restarted
+    # agent: it adopts both as muted (handed back for deletion), never revived.
     with netns(node1.netns):
-        mute.keep(ADDRESSES[0])
-        assert not mute.muted(ADDRESSES[0])
-        assert mute.adopt(ADDRESSES) == [ADDRESSES[1]]
-        refresher = Refresher("node1", mute, lost.extend)
+        with pytest.raises(NftError):
+            mute.keep(ADDRESSES[0])
+        mute.close()
+        restarted = KernelMute(WINDOW_MS)
+        restarted.install()
+        assert restarted.adopt(ADDRESSES) == ADDRESSES
+        with pytest.raises(NftError):
+            restarted.keep(ADDRESSES[0])
+    # Deleted from the kernel and forgotten (the agent does this with what is lost): a
+    # fresh decision keeps one again (after a fresh read and a probe, in the agent).
+    for cidr in (f"{ALIAS4}/24", f"{ALIAS6}/64"):
+        ip("-n", node1.netns, "addr", "del", cidr, "dev", node1.ifname)
+    with netns(node1.netns):
+        restarted.sync([])
+        restarted.keep(ADDRESSES[0])
+        assert not restarted.muted(ADDRESSES[0]) and not restarted.muted(ADDRESSES[1])
+    ip("-n", node1.netns, "addr", "add", f"{ALIAS4}/24", "dev", node1.ifname)
+    ip("-n", node1.netns, "addr", "add", f"{ALIAS6}/64", "dev", node1.ifname, "nodad")
+    with netns(node1.netns):
+        refresher = Refresher("node1", restarted, lost.extend)
         refresher.start()
+        # Adopted by the next agent while live: kept, nothing handed back.
+        again = KernelMute(WINDOW_MS)
+        assert again.adopt([ADDRESSES[0]]) == [] and again.kept() == {ADDRESSES[0]}
+        again.close()
     try:
         report = observe(lan, ALIAS4, ALIAS6, seconds=0.3)
-        assert answered(report, ALIAS4) > 0 and answered(report, ALIAS6) == 0, report
+        # ALIAS6 was added without being kept: not held, so never muted (see below).
+        assert answered(report, ALIAS4) > 0 and answered(report, ALIAS6) > 0, report
     finally:
         refresher.stop()
-        mute.close()
+        restarted.close()
 
 
 def test_the_stationary_address_and_unheld_addresses_are_never_touched(lan: Lan) -> None:
