@@ -12,6 +12,8 @@ Wire format (one UDP datagram), binary, big-endian::
     payload: node length (1) | node | boot (8) | seq (8) | sent_at (8, IEEE double)
              | entries, each: kind (1: held, 2: released, 3: ready) | epoch (8)
                               | uid length (1) | uid
+                   or, for a uid in the canonical UUID form (as Kubernetes makes them):
+                              kind + 0x80 (1) | epoch (8) | the UUID's 16 bytes
 
 The HMAC covers the key id and the payload; 128 of its bits are kept, as IPsec does
 (RFC 4868, HMAC-SHA-256-128). The payload: ``node``, ``boot`` (random per agent start,
@@ -37,6 +39,7 @@ import enum
 import hmac
 import secrets
 import struct
+import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,8 +56,9 @@ DEFAULT_MISSES = 3
 
 
 _FIXED = struct.Struct("!QQd")  # boot, seq, sent_at
-_ENTRY = struct.Struct("!BQB")  # kind, epoch, uid length
+_ENTRY = struct.Struct("!BQ")  # kind, epoch
 HELD, RELEASED, READY = 1, 2, 3
+PACKED_UUID = 0x80  # added to the kind: the uid follows as a UUID's 16 bytes
 
 
 class Verdict(enum.Enum):
@@ -83,12 +87,26 @@ class Heartbeat:
         parts = [bytes([len(node)]), node, _FIXED.pack(self.boot, self.seq, self.sent_at)]
         for kind, entries in ((HELD, self.held), (RELEASED, self.released), (READY, self.ready)):
             for uid, epoch in entries:
+                packed = _packed_uuid(uid)
+                if packed is not None:
+                    parts.append(_ENTRY.pack(kind | PACKED_UUID, epoch) + packed)
+                    continue
                 raw = uid.encode()
                 if len(raw) > 255:
                     raise ValueError(f"an AliasIP uid of {len(raw)} bytes does not fit")
-                parts.append(_ENTRY.pack(kind, epoch, len(raw)))
-                parts.append(raw)
+                parts.append(_ENTRY.pack(kind, epoch) + bytes([len(raw)]) + raw)
         return b"".join(parts)
+
+
+def _packed_uuid(uid: str) -> bytes | None:
+    """A canonical UUID's 16 bytes (20 fewer than its text), or None for any other uid."""
+    if len(uid) != 36:
+        return None
+    try:
+        parsed = uuid.UUID(uid)
+    except ValueError:
+        return None
+    return parsed.bytes if str(parsed) == uid else None
 
 
 def parse_payload(payload: bytes) -> Heartbeat:
@@ -108,13 +126,25 @@ def _parse(payload: bytes) -> Heartbeat:
     pos += _FIXED.size
     found: dict[int, list[tuple[str, int]]] = {HELD: [], RELEASED: [], READY: []}
     while pos < len(payload):
-        kind, epoch, length = _ENTRY.unpack_from(payload, pos)
+        kind, epoch = _ENTRY.unpack_from(payload, pos)
         pos += _ENTRY.size
-        uid = payload[pos : pos + length]
-        if kind not in found or len(uid) != length:
-            raise ValueError("a bad entry")
-        found[kind].append((uid.decode(), epoch))
-        pos += length
+        if kind & PACKED_UUID:
+            kind &= ~PACKED_UUID
+            raw = payload[pos : pos + 16]
+            if len(raw) != 16:
+                raise ValueError("a truncated uid")
+            uid = str(uuid.UUID(bytes=raw))
+            pos += 16
+        else:
+            length = payload[pos]
+            raw = payload[pos + 1 : pos + 1 + length]
+            if len(raw) != length:
+                raise ValueError("a truncated uid")
+            uid = raw.decode()
+            pos += 1 + length
+        if kind not in found:
+            raise ValueError(f"an entry of unknown kind {kind}")
+        found[kind].append((uid, epoch))
     if not node:
         raise ValueError("no node")
     return Heartbeat(

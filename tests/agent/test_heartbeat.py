@@ -99,6 +99,15 @@ def test_a_bare_heartbeat_is_small_on_the_wire() -> None:
     assert 14 + 20 + 8 + len(data) == 95
 
 
+def test_a_kubernetes_uid_travels_in_16_bytes_and_any_other_as_text() -> None:
+    uid = "0b5b2c1e-4f0a-4c3e-9a53-7d7f5a0c2e11"
+    for held in ((uid, 4),), ((uid.upper(), 4),), (("uid-web", 4),):
+        sent = Heartbeat("node1", 7, 1, NOW, held=held)
+        assert decode(encode(sent, RING), RING) == (Verdict.ACCEPTED, sent)
+    bare = len(Heartbeat("node1", 7, 1, NOW).payload())
+    assert len(Heartbeat("node1", 7, 1, NOW, held=((uid, 4),)).payload()) == bare + 25
+
+
 def test_truncated_or_trailing_payloads_are_malformed() -> None:
     good = encode(beat(), RING)
     for cut in range(len(good) - 1, len(good) - 30, -1):
