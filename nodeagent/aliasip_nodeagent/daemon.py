@@ -92,6 +92,7 @@ from aliasip_nodeagent.reconcile import (
     Hold,
     Observed,
     matches,
+    moved_from,
     observe,
     plan,
     released_before,
@@ -792,7 +793,34 @@ class Agent:
             confirmed = added < h.epoch
         else:
             confirmed = added < h.epoch - 1 and released_before(node, fresh.status)
+        if not confirmed and added < h.epoch:
+            confirmed = self._proved_silent_lately(fresh)
         return replace(h, probe=not confirmed)
+
+    def _proved_silent_lately(self, fresh: Observed) -> bool:
+        """A failover to this node from a holder whose silence this node's own probe
+        heard moments ago (within the probe cadence of a silence run): that probe is the
+        one R1 asks for, taken a moment earlier, so the add does not wait 30 ms for
+        another (the fast profile's node loss spent them on every failover). Only the old
+        holder could answer there (the epoch fences everyone else), and it was silent
+        past its dead-man window; a foreign device appearing since is heard by the claim
+        listener, as after any add."""
+        node = self.settings.node
+        old = moved_from(node, fresh.status)
+        age = self.holders.silent_lately(fresh.name, old) if old is not None else None
+        if age is None:
+            return False
+        log.info(
+            kv(
+                "probe-skipped",
+                node=node,
+                aliasip=fresh.name,
+                holder=old,
+                silent_ms=round(age * 1000, 1),
+                note="this node's own probe heard the old holder silent just now",
+            )
+        )
+        return True
 
     def _read_ahead_successions(self, observed: list[Observed]) -> None:
         """R1 for a direct handoff, done ahead: read each AliasIP this node is newly named

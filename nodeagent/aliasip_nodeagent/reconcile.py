@@ -170,6 +170,15 @@ def requests_for(spec: AliasIPSpec) -> tuple[AliasRequest, ...]:
     )
 
 
+def moved_from(node: str, status: AliasIPStatus) -> str | None:
+    """The node the last move took this AliasIP from, if that move went to ``node`` from
+    another node."""
+    moving = status.last_transition
+    if moving is None or moving.to_node != node or moving.from_node in (None, node):
+        return None
+    return moving.from_node
+
+
 def released_before(node: str, status: AliasIPStatus) -> bool:
     """Whether the previous holder confirmed its release right before ``node`` was named:
     ``lastTransition`` goes from another node to this one, and that node's own report says

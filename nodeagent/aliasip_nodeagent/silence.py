@@ -64,15 +64,22 @@ class Silences:
 
     window_s: float
     _first: dict[Key, datetime] = field(default_factory=dict)
+    _last: dict[Key, datetime] = field(default_factory=dict)
 
     def forget(self, key: Key) -> None:
         """An answer was heard, the probe could not look, or the watch paused."""
         self._first.pop(key, None)
+        self._last.pop(key, None)
 
     def keep_only(self, keys: set[Key]) -> None:
         """Drop what is no longer watched (another holder named, an AliasIP gone)."""
         for key in [k for k in self._first if k not in keys]:
             del self._first[key]
+            self._last.pop(key, None)
+
+    def last(self, key: Key) -> datetime | None:
+        """The latest silent probe of the current run for ``key``, if any."""
+        return self._last.get(key)
 
     def first(self, key: Key) -> datetime | None:
         """The first silent probe of the current run for ``key``, if any."""
@@ -80,6 +87,7 @@ class Silences:
 
     def silent(self, key: Key, at: datetime) -> datetime:
         """Record a silent probe that ended at ``at``; the start of the silent run."""
+        self._last[key] = max(at, self._last.get(key, at))
         return self._first.setdefault(key, at)
 
     def proven_at(

@@ -249,6 +249,16 @@ class HolderWatch:
             log.info(kv("node-claim-withdrawn", node=self.node, peer=holder))
             self._proved()
 
+    def silent_lately(self, aliasip: str, holder: str) -> float | None:
+        """Seconds since this node's last probe found ``holder`` silent for ``aliasip``, if
+        that was within ``PROBE_EVERY_S`` (the cadence at which a run of silent probes
+        counts as one silence); else None."""
+        last = self.silences.last((aliasip, holder))
+        if last is None:
+            return None
+        age = (self.now() - last).total_seconds()
+        return age if 0 <= age <= PROBE_EVERY_S else None
+
     def _window(self, lease: AgentLease | None) -> float:
         return holder_window_s(lease, self.silences.window_s)
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import time
 from pathlib import Path
 from typing import Any
 
 from aliasip_nodeagent.daemon import Agent, Settings
 from aliasip_nodeagent.heartbeat import Heartbeat
 from aliasip_nodeagent.hoststate import HostState
+from aliasip_nodeagent.monitor import Monitor
 from aliasip_nodeagent.peers import (
     candidates,
     format_addresses,
@@ -143,3 +145,21 @@ def test_a_peer_at_our_epoch_or_an_older_one_changes_nothing(tmp_path: Path) -> 
         Heartbeat("node2", 7, 2, 0.0, held=(("another-uid", 9),)),
     )
     assert len(r.kernel.owned) == 1 and r.agent.newest[UID] == 3
+
+
+def test_a_silence_is_noticed_when_it_falls_due_not_at_the_next_tick() -> None:
+    """The last miss falls between two ticks: a timer checks at that moment (half an
+    interval sooner on average, on every node-lost failover)."""
+    events: list[str] = []
+    m = Monitor("node1", lambda: None, port=0, on_silent=events.append)
+    m.set_watched(frozenset({"node2"}))
+
+    async def go() -> None:
+        now = time.monotonic()
+        m._last_heard["node2"] = now - 0.27  # 3 x 100 ms missed 30 ms from now
+        m.tick()
+        assert events == []
+        await asyncio.sleep(0.06)  # well before the next tick (100 ms)
+
+    asyncio.run(go())
+    assert events == ["node2"]

@@ -23,7 +23,14 @@ from aliasip_api.lease import (
 from aliasip_nodeagent.daemon import Agent, Settings
 from aliasip_nodeagent.deadman import expiry_window_s
 from aliasip_nodeagent.report import Outcome
-from aliasip_nodeagent.silence import MUTE_SLACK_S, OVERDUE_S, Silences, holder_window_s, watch_from
+from aliasip_nodeagent.silence import (
+    MUTE_SLACK_S,
+    OVERDUE_S,
+    PROBE_EVERY_S,
+    Silences,
+    holder_window_s,
+    watch_from,
+)
 from tests.agent.test_inprocess import (
     FakeApi,
     FakeKernel,
@@ -93,6 +100,15 @@ def test_the_standby_reads_the_window_from_the_holders_lease() -> None:
         assert "holderHeard" not in s.pass_at(4.0), bad  # the lifetime's 2 s
 
 
+def test_the_last_silent_probe_of_a_run_is_kept_until_an_answer() -> None:
+    s = Silences(window_s=2.0)
+    s.silent(KEY, at(1))
+    s.silent(KEY, at(1.5))
+    assert s.first(KEY) == at(1) and s.last(KEY) == at(1.5)
+    s.forget(KEY)
+    assert s.last(KEY) is None
+
+
 def test_only_watched_keys_are_kept() -> None:
     s = Silences(window_s=2.0)
     s.silent(KEY, at(1))
@@ -117,6 +133,7 @@ class Standby:
     wire: FakeWire
     api: FakeApi
     clock: list[datetime]
+    kernel: FakeKernel
 
     def pass_at(self, seconds: float) -> dict[str, Any]:
         """One full pass at T0 + ``seconds``; node1's view as the API has it after."""
@@ -138,11 +155,11 @@ class Standby:
 def standby(handover_until: datetime | None = None, mute_ms: str | None = None) -> Standby:
     obj = aliasip("node2", 1, 10)
     clock = [T0]
-    wire, api = FakeWire(), FakeApi(obj)
+    wire, api, kernel = FakeWire(), FakeApi(obj), FakeKernel()
     agent = Agent(
         Settings(node="node1", probe_wait_s=0.0),
         api,  # type: ignore[arg-type]
-        FakeKernel(),
+        kernel,
         wire,
         ThreadPoolExecutor(max_workers=1),
         now=lambda: clock[0],
@@ -165,7 +182,7 @@ def standby(handover_until: datetime | None = None, mute_ms: str | None = None) 
         annotations[MUTE_ANNOTATION] = mute_ms
     agent.leases.put(lease)
     agent.leases.synced = True
-    return Standby(agent, wire, api, clock)
+    return Standby(agent, wire, api, clock, kernel)
 
 
 def test_nothing_is_probed_while_the_renewal_is_on_time() -> None:
@@ -362,3 +379,34 @@ def test_a_lost_holders_aliasips_are_probed_as_one_batch_each_by_its_own_address
     assert outcomes.get("db", Outcome()).heard is None
     assert s.agent.holders.silences.first(("db", "node2")) == at(3.1)
     assert s.agent.holders.silences.first(("cache", "node2")) is None
+
+
+def failover_to_node1(s: Standby) -> None:
+    """The operator moved ``web`` from the silent node2 to node1 (no release from node2)."""
+    s.api.current = aliasip(
+        "node1", 11, 100, transition={"from": "node2", "to": "node1", "reason": "NodeLost"}
+    )
+    s.agent.objects["web"] = s.api.current
+
+
+def test_a_failover_right_after_this_nodes_own_silent_probe_adds_without_another() -> None:
+    """R1's probe before the add was this node's silent probe of the old holder moments
+    ago (within the probe cadence): the add does not wait for a second one."""
+    s = standby(mute_ms="200")
+    s.pass_at(3.1)
+    assert s.pass_at(3.1 + 0.2 + MUTE_SLACK_S + 0.01)["holderHeard"] is False
+    probes = s.wire.probes
+    failover_to_node1(s)
+    s.pass_at(3.1 + 0.2 + MUTE_SLACK_S + 0.01 + 0.1)
+    assert s.kernel.adds == 1 and s.wire.probes == probes
+
+
+def test_a_failover_long_after_the_last_silent_probe_probes_again() -> None:
+    s = standby(mute_ms="200")
+    s.pass_at(3.1)
+    proven = 3.1 + 0.2 + MUTE_SLACK_S + 0.01
+    assert s.pass_at(proven)["holderHeard"] is False
+    probes = s.wire.probes
+    failover_to_node1(s)
+    s.pass_at(proven + PROBE_EVERY_S + 0.05)
+    assert s.kernel.adds == 1 and s.wire.probes == probes + 1
