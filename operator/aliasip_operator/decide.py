@@ -285,9 +285,12 @@ class _Planner:
         if trouble is not None:
             return self._hand_over(holder, trouble)
         if not health.holds(holder):
-            message = f"waiting for {holder} to report holding the addresses at epoch "
-            message += str(self.status.epoch)
-            ready = _Ready(ConditionStatus.FALSE, self._moving_reason(), message)
+            ready = self._still_moving(holder) or _Ready(
+                ConditionStatus.FALSE,
+                self._moving_reason(),
+                f"waiting for {holder} to report holding the addresses at epoch "
+                f"{self.status.epoch}",
+            )
             return _Plan(
                 holder, Phase.SWITCHING, ready, self.status.last_transition, self._pending()
             )
@@ -597,6 +600,24 @@ class _Planner:
         return _Ready(ConditionStatus.FALSE, code, message, warning=True)
 
     # -- switchover requests ------------------------------------------------------------
+
+    def _still_moving(self, holder: str) -> _Ready | None:
+        """The Ready condition the write that named ``holder`` gave, while the move it
+        started runs on: its words ("... takes over at epoch N") stay until the holder
+        reports. Rewording it the moment the standbys' reports at the new epoch came in
+        cost a second Switching write for one move in ten (100 failovers: ~10 writes more
+        in the burst that bounds their time)."""
+        current = find_condition(self.status.conditions, READY)
+        if (
+            self.status.phase is not Phase.SWITCHING
+            or current is None
+            or current.status != ConditionStatus.FALSE
+            or current.reason != self._moving_reason()
+            or self.moving is None
+            or self.moving.to_node != holder
+        ):
+            return None
+        return _Ready(current.status, current.reason, current.message)
 
     def _moving_reason(self) -> str:
         moving = self.moving

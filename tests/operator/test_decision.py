@@ -198,3 +198,28 @@ def test_without_a_lease_only_probes_since_the_last_move_count() -> None:
     world.hosts["a"].link = False
     world.act("b")  # a fresh probe: nobody answers
     assert (world.operate().status.active_node, world.status.epoch) == ("b", 2)
+
+
+def test_a_failover_keeps_its_words_until_the_new_holder_holds() -> None:
+    """One Switching write per move: the other standby's report at the new epoch does not
+    reword the Ready condition (a second write for one move in ten at 100 failovers)."""
+    world = World.of("a", "b", "c")
+    world.settle()
+    world.tick(1)
+    world.hosts["a"].powered = False
+    for standby in ("b", "c"):
+        world.hosts[standby].claims["a"] = world.t
+        world.act(standby)
+    first = world.operate()
+    assert (first.status.active_node, first.status.phase) == ("b", Phase.SWITCHING)
+    ready = next(c for c in first.status.conditions if c.type == READY)
+    assert "b takes over at epoch" in ready.message
+    world.tick(0.1)
+    world.act("c")  # a standby at the new epoch
+    again = world.operate()
+    assert again.status.phase is Phase.SWITCHING
+    assert next(c for c in again.status.conditions if c.type == READY) == ready
+    world.tick(0.1)
+    world.act("b")
+    done = world.operate()
+    assert done.status.phase is Phase.ACTIVE
