@@ -566,9 +566,16 @@ class Agent:
                     outcomes, observed = await self._apply(full)
                 if watch:
                     outcomes = await self.holders.watch(observed, outcomes, self._kernel)
+                advertised = self.monitoring.annotation()
                 self.monitoring.follow(
                     observed, outcomes, self._kernel, self.leases.lease, self.holders.watched
                 )
+                if self.monitoring.annotation() != advertised:
+                    # Where peers reach this node changed (an AliasIP newly concerns it):
+                    # told now, not at the next renewal, so a switchover to this node
+                    # right after can be handed off directly (R11 asks the old holder to
+                    # reach it); one extra Lease write per change.
+                    self.liveness.renew_soon()
                 await self._report(observed, outcomes)
             except Exception as exc:  # one bad pass must not end the agent
                 log.exception(kv("reconcile-failed", node=self.settings.node, error=exc))

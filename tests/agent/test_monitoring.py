@@ -163,3 +163,29 @@ def test_a_silence_is_noticed_when_it_falls_due_not_at_the_next_tick() -> None:
 
     asyncio.run(go())
     assert events == ["node2"]
+
+
+def test_a_new_service_address_is_told_in_the_lease_at_once(tmp_path: Path) -> None:
+    """An AliasIP newly concerns this node: where peers reach it goes into its Lease now
+    (a renewal asked early), not up to a second later; a switchover to it right after
+    needs the old holder to reach it for the direct handoff (R11)."""
+    r = monitored_rig(tmp_path)
+    r.agent.objects["web"] = r.api.current = aliasip("node1", 1, 10)
+    r.agent.liveness.renewed_at = time.monotonic()
+    assert r.agent.monitoring.annotation() is None
+
+    async def one_pass() -> None:
+        task = asyncio.create_task(r.agent._reconcile_task())
+        r.agent.wake(full=True)
+        for _ in range(200):  # bounded: a pass takes milliseconds here
+            if r.agent.monitoring.annotation() is not None:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        r.agent.claims.close()
+        await r.agent.announcements.close()
+
+    asyncio.run(one_pass())
+    assert r.agent.monitoring.annotation() == "198.18.0.11/24"
+    assert r.agent.liveness._soon.is_set()
