@@ -112,6 +112,7 @@ def test_partition_and_link_loss_then_heal_never_two_holders(lab: E2ELab) -> Non
     lab.wait_held("node1", ADDRESS)
     probe = lab.probe(ADDRESS, 40.0, wait_on="node1")
     with kernel_watch(lab, ADDRESS) as kernels:
+        logged = len(lab.agent_log("node1"))  # what node1 logs from the cut on is checked
         lab.lab.set_partition("node1", partitioned=True)
         lab.lab.set_link("node1", up=False)
         cut = time.time()
@@ -127,10 +128,9 @@ def test_partition_and_link_loss_then_heal_never_two_holders(lab: E2ELab) -> Non
     assert (status["activeNode"], status["phase"]) == (new, "Active")
     assert status["epoch"] > before["epoch"]
     lab.served_by(report, "node1", new)
-    assert (
-        "skipped: the old holder confirmed"
-        not in lab.agent_log("node1").split("event=api-lost")[-1]
-    )
+    # Not after the cut (the failover may now end before node1's Lease renewal fails long
+    # enough for it to log api-lost: the log from the cut on is what counts).
+    assert "skipped: the old holder confirmed" not in lab.agent_log("node1")[logged:]
     outage("partition + link down, then heal", report)
 
 
