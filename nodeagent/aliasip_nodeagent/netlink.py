@@ -19,7 +19,6 @@ import ipaddress
 import os
 import socket
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -40,6 +39,19 @@ from aliasip_nodeagent.hoststate import (
 from aliasip_nodeagent.mute import KernelMute
 from aliasip_nodeagent.nft import NftError
 from aliasip_nodeagent.placement import Placement
+from aliasip_nodeagent.rawnetlink import (
+    NLM_F_ACK,
+    NLM_F_DUMP,
+    NLM_F_REPLACE,
+    NLM_F_REQUEST,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+    attr,
+    attributes,
+    error_code,
+    message,
+    messages,
+)
 
 IFF_UP = 0x1
 IFF_LOOPBACK = 0x8
@@ -50,12 +62,10 @@ NETLINK_ROUTE = 0
 RTMGRP_LINK = 0x1
 RTM_NEWLINK, RTM_DELLINK = 16, 17
 IFLA_IFNAME, IFLA_CARRIER = 3, 33
-_NLMSGHDR = struct.Struct("=IHHII")
 # The renewals' raw socket: how long a kernel answer may take, and the receive size.
 RAW_TIMEOUT_S = 1.0
 RAW_BUFFER = 1 << 16
 _IFINFOMSG = struct.Struct("=BxHiII")
-_RTATTR = struct.Struct("=HH")
 
 
 class NetlinkHost:
@@ -208,7 +218,7 @@ class NetlinkHost:
     def _dump_marked(self) -> list[MarkedAddress]:
         self._seq += 1
         request = _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
-        self._raw.send(_message(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, self._seq, request))
+        self._raw.send(message(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, self._seq, request))
         found: list[MarkedAddress] = []
         done = False
         while not done:
@@ -223,7 +233,7 @@ class NetlinkHost:
             for kind, seq, body in messages(self._raw.recv(RAW_BUFFER)):
                 if kind == NLMSG_ERROR and seq in waiting:
                     waiting.discard(seq)
-                    (code,) = struct.unpack_from("=i", body)
+                    code = error_code(body)
                     if code:
                         failed.append(os.strerror(-code))
         return failed
@@ -348,28 +358,6 @@ class LinkEvents:
         self._sock.close()
 
 
-def messages(data: bytes) -> Iterator[tuple[int, int, bytes]]:
-    """(type, sequence number, body) of each netlink message in one datagram."""
-    offset = 0
-    while offset + _NLMSGHDR.size <= len(data):
-        length, kind, _flags, seq, _pid = _NLMSGHDR.unpack_from(data, offset)
-        if length < _NLMSGHDR.size:
-            return
-        yield kind, seq, data[offset + _NLMSGHDR.size : offset + length]
-        offset += (length + 3) & ~3
-
-
-def attributes(data: bytes, start: int) -> Iterator[tuple[int, bytes]]:
-    """(type, value) of each route attribute in ``data`` from ``start``."""
-    pos = start
-    while pos + _RTATTR.size <= len(data):
-        length, kind = _RTATTR.unpack_from(data, pos)
-        if length < _RTATTR.size:
-            return
-        yield kind, data[pos + _RTATTR.size : pos + length]
-        pos += (length + 3) & ~3
-
-
 def parse_link_messages(data: bytes) -> list[LinkChange]:
     """The link notifications in one netlink datagram (other message types skipped)."""
     found: list[LinkChange] = []
@@ -390,10 +378,6 @@ def parse_link_messages(data: bytes) -> list[LinkChange]:
 
 # Raw rtnetlink for the dead-man switch's renewals (four times a second: pyroute2 takes
 # ~8 ms to dump 20 addresses and ~1.5 ms per replace; this takes a fraction of a ms).
-NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK, NLM_F_ROOT, NLM_F_MATCH = 0x1, 0x2, 0x4, 0x100, 0x200
-NLM_F_REPLACE = 0x100
-NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH
-NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWADDR, RTM_GETADDR = 20, 22
 IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_CACHEINFO, IFA_FLAGS, IFA_PROTO = 1, 2, 3, 6, 8, 11
 _IFADDRMSG = struct.Struct("=BBBBI")
@@ -416,15 +400,6 @@ def _ip(marked: MarkedAddress) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return ipaddress.ip_address(marked.address)
 
 
-def _attr(kind: int, payload: bytes) -> bytes:
-    length = _RTATTR.size + len(payload)
-    return _RTATTR.pack(length, kind) + payload + b"\0" * (-length % 4)
-
-
-def _message(kind: int, flags: int, seq: int, body: bytes) -> bytes:
-    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, flags, seq, 0) + body
-
-
 def parse_marked(data: bytes) -> tuple[list[MarkedAddress], bool]:
     """The marked addresses in a chunk of an address dump, and whether the dump is done."""
     found: list[MarkedAddress] = []
@@ -432,7 +407,7 @@ def parse_marked(data: bytes) -> tuple[list[MarkedAddress], bool]:
         if kind == NLMSG_DONE:
             return found, True
         if kind == NLMSG_ERROR:
-            (code,) = struct.unpack_from("=i", body)
+            code = error_code(body)
             raise OSError(-code, os.strerror(-code))
         if kind != RTM_NEWADDR or len(body) < _IFADDRMSG.size:
             continue
@@ -451,12 +426,12 @@ def renewal(marked: MarkedAddress, lifetime_s: int, seq: int) -> bytes:
     """RTM_NEWADDR with NLM_F_REPLACE: the same address, mark and label, a new lifetime."""
     flags = IFA_F_NODAD if marked.family == socket.AF_INET6 else 0
     body = _IFADDRMSG.pack(marked.family, marked.prefixlen, flags, marked.scope, marked.index)
-    body += _attr(IFA_ADDRESS, marked.address)
+    body += attr(IFA_ADDRESS, marked.address)
     if marked.family == socket.AF_INET:
-        body += _attr(IFA_LOCAL, marked.address)
+        body += attr(IFA_LOCAL, marked.address)
     if marked.label:
-        body += _attr(IFA_LABEL, marked.label.encode() + b"\0")
-    body += _attr(IFA_CACHEINFO, _CACHEINFO.pack(lifetime_s, lifetime_s, 0, 0))
-    body += _attr(IFA_FLAGS, struct.pack("=I", flags))
-    body += _attr(IFA_PROTO, bytes([OWN_PROTO]))
-    return _message(RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE, seq, body)
+        body += attr(IFA_LABEL, marked.label.encode() + b"\0")
+    body += attr(IFA_CACHEINFO, _CACHEINFO.pack(lifetime_s, lifetime_s, 0, 0))
+    body += attr(IFA_FLAGS, struct.pack("=I", flags))
+    body += attr(IFA_PROTO, bytes([OWN_PROTO]))
+    return message(RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE, seq, body)

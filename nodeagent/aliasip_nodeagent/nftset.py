@@ -31,6 +31,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aliasip_nodeagent.nft import NftError
+from aliasip_nodeagent.rawnetlink import (
+    NLM_F_ACK,
+    NLM_F_CREATE,
+    NLM_F_REQUEST,
+    answers,
+    attr,
+    message,
+    nested,
+)
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10
@@ -38,12 +47,6 @@ NFNL_MSG_BATCH_BEGIN = 0x10
 NFNL_MSG_BATCH_END = 0x11
 NFT_MSG_NEWSETELEM = 12
 NFT_MSG_DELSETELEM = 14
-NLMSG_ERROR = 2
-NLMSG_DONE = 3
-NLM_F_REQUEST = 0x1
-NLM_F_ACK = 0x4
-NLM_F_CREATE = 0x400
-NLA_F_NESTED = 0x8000
 NFTA_SET_ELEM_LIST_TABLE = 1
 NFTA_SET_ELEM_LIST_SET = 2
 NFTA_SET_ELEM_LIST_ELEMENTS = 3
@@ -93,19 +96,10 @@ class ElementOp:
         return f"{self.verb} element {self.family} {self.table} {self.set} {{ {keys} }}"
 
 
-def _attr(kind: int, payload: bytes) -> bytes:
-    header = struct.pack("=HH", 4 + len(payload), kind)
-    return header + payload + b"\0" * (-len(payload) % 4)
-
-
-def _nested(kind: int, *parts: bytes) -> bytes:
-    return _attr(kind | NLA_F_NESTED, b"".join(parts))
-
-
 def _message(kind: int, flags: int, seq: int, family: int, res_id: int, body: bytes) -> bytes:
+    """An nfnetlink message: the generic header (family, version, resource id), then body."""
     nfgen = struct.pack("=BB", family, 0) + struct.pack("!H", res_id)
-    payload = nfgen + body
-    return struct.pack("=IHHII", 16 + len(payload), kind, flags, seq, 0) + payload
+    return message(kind, flags, seq, nfgen + body)
 
 
 def _key_bytes(key: Key) -> bytes:
@@ -113,10 +107,10 @@ def _key_bytes(key: Key) -> bytes:
 
 
 def _element(key: Key, timeout_ms: int | None) -> bytes:
-    parts = [_nested(NFTA_SET_ELEM_KEY, _attr(NFTA_DATA_VALUE, _key_bytes(key)))]
+    parts = [nested(NFTA_SET_ELEM_KEY, attr(NFTA_DATA_VALUE, _key_bytes(key)))]
     if timeout_ms is not None:
-        parts.append(_attr(NFTA_SET_ELEM_TIMEOUT, struct.pack("!Q", timeout_ms)))
-    return _nested(NFTA_LIST_ELEM, *parts)
+        parts.append(attr(NFTA_SET_ELEM_TIMEOUT, struct.pack("!Q", timeout_ms)))
+    return nested(NFTA_LIST_ELEM, *parts)
 
 
 def encode(ops: Sequence[ElementOp], first_seq: int) -> tuple[bytes, list[int]]:
@@ -128,9 +122,9 @@ def encode(ops: Sequence[ElementOp], first_seq: int) -> tuple[bytes, list[int]]:
         kind = NFT_MSG_NEWSETELEM if op.verb == "add" else NFT_MSG_DELSETELEM
         flags = NLM_F_REQUEST | NLM_F_ACK | (NLM_F_CREATE if op.verb == "add" else 0)
         body = (
-            _attr(NFTA_SET_ELEM_LIST_TABLE, op.table.encode() + b"\0")
-            + _attr(NFTA_SET_ELEM_LIST_SET, op.set.encode() + b"\0")
-            + _nested(NFTA_SET_ELEM_LIST_ELEMENTS, *(_element(k, op.timeout_ms) for k in op.keys))
+            attr(NFTA_SET_ELEM_LIST_TABLE, op.table.encode() + b"\0")
+            + attr(NFTA_SET_ELEM_LIST_SET, op.set.encode() + b"\0")
+            + nested(NFTA_SET_ELEM_LIST_ELEMENTS, *(_element(k, op.timeout_ms) for k in op.keys))
         )
         number = next(seq)
         acked.append(number)
@@ -141,21 +135,6 @@ def encode(ops: Sequence[ElementOp], first_seq: int) -> tuple[bytes, list[int]]:
         )
     out.append(_message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, next(seq), 0, NFNL_SUBSYS_NFTABLES, b""))
     return b"".join(out), acked
-
-
-def answers(data: bytes) -> list[tuple[int, int]]:
-    """(sequence number, error: 0 or a negative errno) of each acknowledgement in ``data``."""
-    out = []
-    pos = 0
-    while pos + 16 <= len(data):
-        length, kind, _flags, seq, _pid = struct.unpack_from("=IHHII", data, pos)
-        if length < 16:
-            break
-        if kind == NLMSG_ERROR and length >= 20:
-            (error,) = struct.unpack_from("=i", data, pos + 16)
-            out.append((seq, error))
-        pos += (length + 3) & ~3
-    return out
 
 
 class ElementSocket:

@@ -5,6 +5,7 @@ read a dump, byte by byte, including what must be skipped."""
 
 from __future__ import annotations
 
+import errno
 import socket
 import struct
 
@@ -15,16 +16,21 @@ from aliasip_nodeagent.netlink import (
     IFA_LABEL,
     IFA_LOCAL,
     IFA_PROTO,
-    NLM_F_REPLACE,
-    NLMSG_DONE,
-    NLMSG_ERROR,
     RTM_NEWADDR,
     MarkedAddress,
-    _attr,
-    _message,
     parse_marked,
     renewal,
 )
+from aliasip_nodeagent.rawnetlink import (
+    NLM_F_REPLACE,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+    answers,
+    attributes,
+    messages,
+)
+from aliasip_nodeagent.rawnetlink import attr as _attr
+from aliasip_nodeagent.rawnetlink import message as _message
 
 V4 = socket.inet_pton(socket.AF_INET, "198.18.0.50")
 V6 = socket.inet_pton(socket.AF_INET6, "2001:2::50")
@@ -88,3 +94,21 @@ def _attrs(data: bytes) -> dict[int, bytes]:
         found[kind] = data[pos + 4 : pos + length]
         pos += (length + 3) & ~3
     return found
+
+
+def test_answers_reads_each_acknowledgement_and_skips_other_messages() -> None:
+    ok = _message(NLMSG_ERROR, 0, 7, struct.pack("=i", 0) + b"\0" * 16)
+    refused = _message(NLMSG_ERROR, 0, 8, struct.pack("=i", -errno.ENOENT) + b"\0" * 16)
+    done = _message(NLMSG_DONE, 0, 9, b"")
+    assert answers(ok + done + refused) == [(7, 0), (8, -errno.ENOENT)]
+
+
+def test_attributes_are_padded_to_four_bytes_and_read_back() -> None:
+    data = _attr(1, b"abc") + _attr(2, b"") + _attr(3, b"12345")
+    assert len(_attr(1, b"abc")) == 8
+    assert list(attributes(data, 0)) == [(1, b"abc"), (2, b""), (3, b"12345")]
+
+
+def test_a_truncated_datagram_yields_only_whole_messages() -> None:
+    whole = _message(NLMSG_DONE, 0, 1, b"")
+    assert [seq for _k, seq, _b in messages(whole + whole[:10])] == [1]
