@@ -1,7 +1,8 @@
 """The only module that sends or sniffs packets (scapy): announcements, the probe, and
 the claim listener's socket (``ClaimSocket``).
 
-Frames are built by pure functions (``garp_request`` ...) so tests can decode them; the
+Frames are built as bytes by the pure ``frames`` (no scapy on the sending path); scapy
+decodes what is heard, and tests decode what is sent. The
 ``Announcer`` owns one packet socket per interface and address family, reused for every
 frame it sends and receives. They are plain ``AF_PACKET`` sockets bound to the ARP or IPv6
 ethertype rather than scapy's ``L2socket``, which re-lists every interface over netlink
@@ -32,14 +33,9 @@ from scapy.packet import Packet
 
 from aliasip_nodeagent import errors
 from aliasip_nodeagent.claims import claim_filter
+from aliasip_nodeagent.frames import announcement_frames, probe_frame
 from aliasip_nodeagent.hoststate import IPAddress
 
-BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
-ZERO_MAC = "00:00:00:00:00:00"
-ALL_NODES_MAC = "33:33:00:00:00:01"
-ALL_NODES = "ff02::1"
-ARP_REQUEST = 1
-ARP_REPLY = 2
 ETH_P_ARP = 0x0806
 ETH_P_IPV6 = 0x86DD
 ETH_P_ALL = 0x0003
@@ -53,67 +49,6 @@ def _inet6() -> Any:
     from scapy.layers import inet6
 
     return inet6
-
-
-def garp_request(mac: str, ip: str) -> Packet:
-    """Gratuitous ARP request: sender IP = target IP = alias (RFC 5227 announcement)."""
-    return Ether(dst=BROADCAST_MAC, src=mac) / ARP(
-        op=ARP_REQUEST, hwsrc=mac, psrc=ip, hwdst=ZERO_MAC, pdst=ip
-    )
-
-
-def garp_reply(mac: str, ip: str) -> Packet:
-    """Gratuitous ARP reply with target MAC = sender MAC (taken inside Linux's locktime)."""
-    return Ether(dst=BROADCAST_MAC, src=mac) / ARP(
-        op=ARP_REPLY, hwsrc=mac, psrc=ip, hwdst=mac, pdst=ip
-    )
-
-
-def unsolicited_na(mac: str, ip: str) -> Packet:
-    """Unsolicited neighbour advertisement to all-nodes: Override set, target LL option.
-
-    No Source link-layer option (not allowed in an NA) and Solicited clear (RFC 4861 7.2.6).
-    """
-    inet6 = _inet6()
-    frame: Packet = (
-        Ether(dst=ALL_NODES_MAC, src=mac)
-        / inet6.IPv6(src=ip, dst=ALL_NODES, hlim=255)
-        / inet6.ICMPv6ND_NA(tgt=ip, R=0, S=0, O=1)
-        / inet6.ICMPv6NDOptDstLLAddr(lladdr=mac)
-    )
-    return frame
-
-
-def arp_probe(mac: str, ip: str) -> Packet:
-    """RFC 5227 ARP probe: sender IP 0.0.0.0, so no neighbour learns anything from it."""
-    return Ether(dst=BROADCAST_MAC, src=mac) / ARP(
-        op=ARP_REQUEST, hwsrc=mac, psrc="0.0.0.0", hwdst=ZERO_MAC, pdst=ip
-    )
-
-
-def dad_solicitation(mac: str, ip: str) -> Packet:
-    """RFC 4862 duplicate address detection: NS from :: to the solicited-node group."""
-    inet6 = _inet6()
-    group = inet6.in6_getnsma(socket.inet_pton(socket.AF_INET6, ip))
-    group_text = socket.inet_ntop(socket.AF_INET6, group)
-    frame: Packet = (
-        Ether(dst=inet6.in6_getnsmac(group), src=mac)
-        / inet6.IPv6(src="::", dst=group_text, hlim=255)
-        / inet6.ICMPv6ND_NS(tgt=ip)
-    )
-    return frame
-
-
-def announcement_frames(mac: str, ip: IPAddress) -> list[Packet]:
-    """The frames of one announcement round for ``ip``."""
-    text = str(ip)
-    if ip.version == 4:
-        return [garp_request(mac, text), garp_reply(mac, text)]
-    return [unsolicited_na(mac, text)]
-
-
-def probe_frame(mac: str, ip: IPAddress) -> Packet:
-    return arp_probe(mac, str(ip)) if ip.version == 4 else dad_solicitation(mac, str(ip))
 
 
 def conflicting_mac(frame: Packet, ip: IPAddress, own_mac: str) -> str | None:
@@ -199,7 +134,7 @@ class Announcer:
     def announce(self, interface: str, mac: str, ip: IPAddress) -> int:
         """Send one announcement round now; returns the number of frames sent."""
         sock = self.socket_for(interface, ip.version)
-        frames = [bytes(f) for f in announcement_frames(mac, ip)]
+        frames = announcement_frames(mac, ip)
         for frame in frames:
             sock.send(frame)
         return len(frames)
@@ -212,7 +147,7 @@ class Announcer:
         """
         sock = self.socket_for(interface, ip.version)
         _drain(sock)
-        frame = bytes(probe_frame(mac, ip))
+        frame = probe_frame(mac, ip)
         start = time.monotonic()
         deadline = start + wait_s
         resend_at: float | None = start + wait_s / 2
@@ -247,7 +182,7 @@ class Announcer:
         asked: dict[IPAddress, tuple[socket.socket, str, bytes]] = {}
         for interface, mac, ip in targets:
             sock = self.socket_for(interface, ip.version)
-            asked[ip] = (sock, mac, bytes(probe_frame(mac, ip)))
+            asked[ip] = (sock, mac, probe_frame(mac, ip))
         socks = list({id(sock): sock for sock, _, _ in asked.values()}.values())
         for sock in socks:
             _drain(sock)

@@ -20,16 +20,20 @@ from scapy.layers.inet6 import (
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet
 
-from aliasip_nodeagent import announce
+from aliasip_nodeagent import announce, frames
 
 MAC = "02:00:00:00:01:01"
 OTHER = "02:00:00:00:09:09"
 
 
-def decode(frame: Packet) -> Packet:
+def decode(frame: Packet | bytes) -> Packet:
     """The frame as a receiver sees it: bytes on the wire, parsed afresh."""
     decoded: Packet = Ether(bytes(frame))
     return decoded
+
+
+def addr(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(text)
 
 
 # ---- IPv4: ARP --------------------------------------------------------------------------
@@ -38,15 +42,15 @@ def decode(frame: Packet) -> Packet:
 @pytest.mark.parametrize(
     ("build", "op", "psrc", "hwdst"),
     [
-        (announce.garp_request, 1, "198.18.0.50", "00:00:00:00:00:00"),
-        (announce.garp_reply, 2, "198.18.0.50", MAC),
-        (announce.arp_probe, 1, "0.0.0.0", "00:00:00:00:00:00"),
+        (frames.garp_request, 1, "198.18.0.50", "00:00:00:00:00:00"),
+        (frames.garp_reply, 2, "198.18.0.50", MAC),
+        (frames.arp_probe, 1, "0.0.0.0", "00:00:00:00:00:00"),
     ],
     ids=["garp-request", "garp-reply", "probe"],
 )
 def test_arp_frames(build: object, op: int, psrc: str, hwdst: str) -> None:
     assert callable(build)
-    raw = bytes(build(MAC, "198.18.0.50"))
+    raw = bytes(build(MAC, addr("198.18.0.50")))
     frame = Ether(raw)
     assert raw[0:6] == b"\xff" * 6  # broadcast destination
     assert raw[6:12] == bytes.fromhex("020000000101")
@@ -63,15 +67,15 @@ def test_arp_frames(build: object, op: int, psrc: str, hwdst: str) -> None:
 
 
 def test_announcement_round_v4_is_request_then_reply() -> None:
-    frames = [
-        decode(f) for f in announce.announcement_frames(MAC, ipaddress.ip_address("198.18.0.50"))
+    decoded = [
+        decode(f) for f in frames.announcement_frames(MAC, ipaddress.ip_address("198.18.0.50"))
     ]
-    assert [f[ARP].op for f in frames] == [1, 2]
-    assert all(f[ARP].psrc == f[ARP].pdst == "198.18.0.50" for f in frames)
+    assert [f[ARP].op for f in decoded] == [1, 2]
+    assert all(f[ARP].psrc == f[ARP].pdst == "198.18.0.50" for f in decoded)
 
 
 def test_probe_frame_v4_is_an_arp_probe() -> None:
-    frame = decode(announce.probe_frame(MAC, ipaddress.ip_address("198.18.0.50")))
+    frame = decode(frames.probe_frame(MAC, ipaddress.ip_address("198.18.0.50")))
     assert (frame[ARP].op, frame[ARP].psrc, frame[ARP].pdst) == (1, "0.0.0.0", "198.18.0.50")
 
 
@@ -80,7 +84,7 @@ def test_probe_frame_v4_is_an_arp_probe() -> None:
 
 @pytest.mark.parametrize("ip", ["2001:2::50", "2001:2:0:ffff::abcd"], ids=["short", "long"])
 def test_unsolicited_na(ip: str) -> None:
-    raw = bytes(announce.unsolicited_na(MAC, ip))
+    raw = frames.unsolicited_na(MAC, addr(ip))
     frame = Ether(raw)
     assert frame[Ether].dst == "33:33:00:00:00:01"
     assert raw[12:14] == b"\x86\xdd"
@@ -105,7 +109,7 @@ def test_unsolicited_na(ip: str) -> None:
 
 
 def test_unsolicited_na_checksum_is_valid() -> None:
-    frame = decode(announce.unsolicited_na(MAC, "2001:2::50"))
+    frame = decode(frames.unsolicited_na(MAC, addr("2001:2::50")))
     sent = frame[ICMPv6ND_NA].cksum
     del frame[ICMPv6ND_NA].cksum
     assert Ether(bytes(frame))[ICMPv6ND_NA].cksum == sent
@@ -121,7 +125,7 @@ def test_unsolicited_na_checksum_is_valid() -> None:
     ids=["low-bits", "all-24-bits", "high-bits"],
 )
 def test_dad_solicitation(ip: str, group: str, group_mac: str) -> None:
-    frame = decode(announce.dad_solicitation(MAC, ip))
+    frame = decode(frames.dad_solicitation(MAC, addr(ip)))
     assert frame[Ether].dst == group_mac
     assert frame[Ether].src == MAC
     assert frame[IPv6].src == "::"
@@ -135,15 +139,15 @@ def test_dad_solicitation(ip: str, group: str, group_mac: str) -> None:
 
 
 def test_announcement_round_v6_is_one_na() -> None:
-    frames = [
-        decode(f) for f in announce.announcement_frames(MAC, ipaddress.ip_address("2001:2::50"))
+    decoded = [
+        decode(f) for f in frames.announcement_frames(MAC, ipaddress.ip_address("2001:2::50"))
     ]
-    assert len(frames) == 1
-    assert frames[0][ICMPv6ND_NA].tgt == "2001:2::50"
+    assert len(decoded) == 1
+    assert decoded[0][ICMPv6ND_NA].tgt == "2001:2::50"
 
 
 def test_probe_frame_v6_is_a_dad_solicitation() -> None:
-    frame = decode(announce.probe_frame(MAC, ipaddress.ip_address("2001:2::50")))
+    frame = decode(frames.probe_frame(MAC, ipaddress.ip_address("2001:2::50")))
     assert frame[IPv6].src == "::"
     assert frame[ICMPv6ND_NS].tgt == "2001:2::50"
 
@@ -179,31 +183,31 @@ def ns(src_mac: str, src: str, tgt: str) -> Packet:
 @pytest.mark.parametrize(
     ("frame", "ip", "expected"),
     [
-        (announce.garp_request(MAC, "198.18.0.50"), "198.18.0.50", None),
-        (announce.garp_reply(MAC, "198.18.0.50"), "198.18.0.50", None),
-        (announce.arp_probe(MAC, "198.18.0.50"), "198.18.0.50", None),
-        (announce.garp_request(OTHER, "198.18.0.50"), "198.18.0.50", OTHER),
-        (announce.garp_reply(OTHER, "198.18.0.50"), "198.18.0.50", OTHER),
+        (frames.garp_request(MAC, addr("198.18.0.50")), "198.18.0.50", None),
+        (frames.garp_reply(MAC, addr("198.18.0.50")), "198.18.0.50", None),
+        (frames.arp_probe(MAC, addr("198.18.0.50")), "198.18.0.50", None),
+        (frames.garp_request(OTHER, addr("198.18.0.50")), "198.18.0.50", OTHER),
+        (frames.garp_reply(OTHER, addr("198.18.0.50")), "198.18.0.50", OTHER),
         (arp(2, OTHER, "198.18.0.50", "198.18.0.2"), "198.18.0.50", OTHER),
-        (announce.arp_probe(OTHER, "198.18.0.50"), "198.18.0.50", None),
+        (frames.arp_probe(OTHER, addr("198.18.0.50")), "198.18.0.50", None),
         (arp(1, OTHER, "198.18.0.7", "198.18.0.50"), "198.18.0.50", None),
-        (announce.garp_request(OTHER, "198.18.0.51"), "198.18.0.50", None),
-        (announce.arp_probe(OTHER, "198.18.0.51"), "198.18.0.50", None),
+        (frames.garp_request(OTHER, addr("198.18.0.51")), "198.18.0.50", None),
+        (frames.arp_probe(OTHER, addr("198.18.0.51")), "198.18.0.50", None),
         (
             arp(2, OTHER, "198.18.0.50", "198.18.0.2", eth_src="02:00:00:00:08:08"),
             "198.18.0.50",
             OTHER,
         ),
         (na(OTHER, "2001:2::9", "2001:2::50"), "198.18.0.50", None),
-        (announce.unsolicited_na(MAC, "2001:2::50"), "2001:2::50", None),
-        (announce.dad_solicitation(MAC, "2001:2::50"), "2001:2::50", None),
-        (announce.unsolicited_na(OTHER, "2001:2::50"), "2001:2::50", OTHER),
+        (frames.unsolicited_na(MAC, addr("2001:2::50")), "2001:2::50", None),
+        (frames.dad_solicitation(MAC, addr("2001:2::50")), "2001:2::50", None),
+        (frames.unsolicited_na(OTHER, addr("2001:2::50")), "2001:2::50", OTHER),
         (na(OTHER, "fe80::9", "2001:2::50"), "2001:2::50", OTHER),
-        (announce.dad_solicitation(OTHER, "2001:2::50"), "2001:2::50", None),
+        (frames.dad_solicitation(OTHER, addr("2001:2::50")), "2001:2::50", None),
         (ns(OTHER, "2001:2::9", "2001:2::50"), "2001:2::50", None),
-        (announce.unsolicited_na(OTHER, "2001:2::51"), "2001:2::50", None),
-        (announce.dad_solicitation(OTHER, "2001:2::51"), "2001:2::50", None),
-        (announce.garp_request(OTHER, "198.18.0.50"), "2001:2::50", None),
+        (frames.unsolicited_na(OTHER, addr("2001:2::51")), "2001:2::50", None),
+        (frames.dad_solicitation(OTHER, addr("2001:2::51")), "2001:2::50", None),
+        (frames.garp_request(OTHER, addr("198.18.0.50")), "2001:2::50", None),
         (
             Ether(src=OTHER, dst=MAC) / IPv6(src="2001:2::50", dst="2001:2::2") / ICMPv6EchoReply(),
             "2001:2::50",
@@ -235,16 +239,58 @@ def ns(src_mac: str, src: str, tgt: str) -> Packet:
         "v6-non-nd-traffic",
     ],
 )
-def test_conflicting_mac(frame: Packet, ip: str, expected: str | None) -> None:
+def test_conflicting_mac(frame: Packet | bytes, ip: str, expected: str | None) -> None:
     assert announce.conflicting_mac(decode(frame), ipaddress.ip_address(ip), MAC) == expected
 
 
 @pytest.mark.parametrize(
     "frame",
-    [announce.garp_reply(MAC, "198.18.0.50"), announce.unsolicited_na(MAC, "2001:2::50")],
+    [frames.garp_reply(MAC, addr("198.18.0.50")), frames.unsolicited_na(MAC, addr("2001:2::50"))],
     ids=["v4", "v6"],
 )
-def test_conflicting_mac_own_mac_in_any_case(frame: Packet) -> None:
-    ip = ipaddress.ip_address(frame[ARP].psrc if frame.haslayer(ARP) else frame[IPv6].src)
+def test_conflicting_mac_own_mac_in_any_case(frame: bytes) -> None:
+    heard = decode(frame)
+    ip = ipaddress.ip_address(heard[ARP].psrc if heard.haslayer(ARP) else heard[IPv6].src)
     assert announce.conflicting_mac(decode(frame), ip, MAC.upper()) is None
     assert announce.conflicting_mac(decode(frame), ip, OTHER) == MAC
+
+
+@pytest.mark.parametrize(
+    "address", ["198.18.0.50", "198.19.255.254", "2001:2::50", "2001:2:0:ffff::abcd", "fe80::1"]
+)
+def test_every_frame_is_what_scapy_builds(address: str) -> None:
+    """Byte for byte the frames scapy's own layers build for the same fields (the
+    reference: the agent sent these until frames were built with struct)."""
+    from scapy.utils6 import in6_getnsma, in6_getnsmac
+
+    a = addr(address)
+    if a.version == 4:
+        expected = [
+            Ether(dst="ff:ff:ff:ff:ff:ff", src=MAC)
+            / ARP(op=1, hwsrc=MAC, psrc=address, hwdst="00:00:00:00:00:00", pdst=address),
+            Ether(dst="ff:ff:ff:ff:ff:ff", src=MAC)
+            / ARP(op=2, hwsrc=MAC, psrc=address, hwdst=MAC, pdst=address),
+        ]
+        probe = Ether(dst="ff:ff:ff:ff:ff:ff", src=MAC) / ARP(
+            op=1, hwsrc=MAC, psrc="0.0.0.0", hwdst="00:00:00:00:00:00", pdst=address
+        )
+    else:
+        expected = [
+            Ether(dst="33:33:00:00:00:01", src=MAC)
+            / IPv6(src=address, dst="ff02::1", hlim=255)
+            / ICMPv6ND_NA(tgt=address, R=0, S=0, O=1)
+            / ICMPv6NDOptDstLLAddr(lladdr=MAC)
+        ]
+        group = in6_getnsma(a.packed)
+        probe = (
+            Ether(dst=in6_getnsmac(group), src=MAC)
+            / IPv6(src="::", dst=str(ipaddress.IPv6Address(group)), hlim=255)
+            / ICMPv6ND_NS(tgt=address)
+        )
+    assert frames.announcement_frames(MAC, a) == [bytes(f) for f in expected]
+    assert frames.probe_frame(MAC, a) == bytes(probe)
+
+
+def test_a_malformed_mac_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a MAC address"):
+        frames.garp_request("02:00:00:00:01", addr("198.18.0.50"))

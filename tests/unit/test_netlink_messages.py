@@ -18,7 +18,9 @@ from aliasip_nodeagent.netlink import (
     IFA_PROTO,
     RTM_NEWADDR,
     MarkedAddress,
+    addition,
     parse_marked,
+    removal,
     renewal,
 )
 from aliasip_nodeagent.rawnetlink import (
@@ -85,6 +87,34 @@ def test_an_ipv6_renewal_keeps_nodad_and_has_no_label() -> None:
     attrs = _attrs(data[16 + 8 :])
     assert IFA_LABEL not in attrs and IFA_LOCAL not in attrs
     assert struct.unpack("=I", attrs[8])[0] == 0x02  # IFA_FLAGS
+
+
+def test_an_addition_creates_exclusively_with_the_mark_and_the_lifetime() -> None:
+    data = addition(MarkedAddress(socket.AF_INET, 24, 0, 3, V4, "eth1:aip"), 7, 5)
+    _length, kind, flags, seq, _pid = struct.unpack_from("=IHHII", data)
+    assert (kind, seq) == (RTM_NEWADDR, 5)
+    assert flags == 0x1 | 0x4 | 0x400 | 0x200  # REQUEST, ACK, CREATE, EXCL: `ip addr add`
+    attrs = _attrs(data[16 + 8 :])
+    assert attrs[IFA_LOCAL] == V4 and attrs[IFA_LABEL] == b"eth1:aip\0"
+    assert attrs[IFA_PROTO] == b"\xa1"
+    assert struct.unpack("=IIII", attrs[IFA_CACHEINFO])[:2] == (7, 7)
+
+
+def test_a_permanent_addition_has_no_lifetime() -> None:
+    data = addition(MarkedAddress(socket.AF_INET6, 64, 0, 3, V6, None), None, 1)
+    attrs = _attrs(data[16 + 8 :])
+    assert IFA_CACHEINFO not in attrs
+    assert attrs[1] == V6 and attrs[IFA_PROTO] == b"\xa1"
+
+
+def test_a_removal_names_the_address_prefix_and_label() -> None:
+    data = removal(MarkedAddress(socket.AF_INET, 24, 0, 3, V4, "eth1:aip"), 9)
+    _length, kind, flags, seq, _pid = struct.unpack_from("=IHHII", data)
+    assert (kind, flags, seq) == (21, 0x1 | 0x4, 9)  # RTM_DELADDR, REQUEST | ACK
+    family, prefixlen, _flags, _scope, index = struct.unpack_from("=BBBBI", data, 16)
+    assert (family, prefixlen, index) == (socket.AF_INET, 24, 3)
+    attrs = _attrs(data[16 + 8 :])
+    assert attrs[IFA_LOCAL] == V4 and attrs[1] == V4 and attrs[IFA_LABEL] == b"eth1:aip\0"
 
 
 def _attrs(data: bytes) -> dict[int, bytes]:
