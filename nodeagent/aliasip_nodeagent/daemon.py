@@ -800,8 +800,8 @@ class Agent:
             confirmed = added < h.epoch
         else:
             confirmed = added < h.epoch - 1 and released_before(node, fresh.status)
-        if not confirmed and added < h.epoch:
-            confirmed = self._proved_silent_lately(fresh)
+        if not confirmed and added < h.epoch and self._proved_silent_lately(fresh):
+            return replace(h, probe=False, unprobed="this node heard the old holder silent")
         return replace(h, probe=not confirmed)
 
     def _proved_silent_lately(self, fresh: Observed) -> bool:
@@ -956,7 +956,7 @@ class Agent:
                         interface=result.placement.interface,
                         epoch=h.epoch,
                         probe_ms=_ms(result.probe_ms),
-                        probe=None if h.probe else "skipped: the old holder confirmed",
+                        probe=None if h.probe else f"skipped: {h.unprobed}",
                         batch=batch if batch > 1 else None,
                     )
                 )

@@ -116,6 +116,7 @@ class Hold:
     probe or add (a restarted agent, or the periodic pass on a healthy holder).
     ``probe``: probe the wire before adding (False after a confirmed release, see above).
     ``handed``: held on a direct handoff at ``epoch`` (named successor, not yet active).
+    ``unprobed``: why ``probe`` is False, as the hold's log says it.
     """
 
     aliasip: str
@@ -128,6 +129,7 @@ class Hold:
     probe: bool = True
     generation: int | None = None
     handed: bool = False
+    unprobed: str = "the old holder confirmed"
 
 
 @dataclass(frozen=True)

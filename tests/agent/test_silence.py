@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from aliasip_api import kubetime
 from aliasip_api.lease import (
@@ -389,16 +392,22 @@ def failover_to_node1(s: Standby) -> None:
     s.agent.objects["web"] = s.api.current
 
 
-def test_a_failover_right_after_this_nodes_own_silent_probe_adds_without_another() -> None:
+def test_a_failover_right_after_this_nodes_own_silent_probe_adds_without_another(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """R1's probe before the add was this node's silent probe of the old holder moments
-    ago (within the probe cadence): the add does not wait for a second one."""
+    ago (within the probe cadence): the add does not wait for a second one, and its log
+    says which proof stood in for the probe (not the old holder's word: it gave none)."""
     s = standby(mute_ms="200")
     s.pass_at(3.1)
     assert s.pass_at(3.1 + 0.2 + MUTE_SLACK_S + 0.01)["holderHeard"] is False
     probes = s.wire.probes
     failover_to_node1(s)
-    s.pass_at(3.1 + 0.2 + MUTE_SLACK_S + 0.01 + 0.1)
+    with caplog.at_level(logging.INFO, logger="aliasip.agent"):
+        s.pass_at(3.1 + 0.2 + MUTE_SLACK_S + 0.01 + 0.1)
     assert s.kernel.adds == 1 and s.wire.probes == probes
+    (hold,) = [r.getMessage() for r in caplog.records if "event=hold " in r.getMessage()]
+    assert 'probe="skipped: this node heard the old holder silent"' in hold
 
 
 def test_a_failover_long_after_the_last_silent_probe_probes_again() -> None:

@@ -130,7 +130,7 @@ def test_partition_and_link_loss_then_heal_never_two_holders(lab: E2ELab) -> Non
     lab.served_by(report, "node1", new)
     # Not after the cut (the failover may now end before node1's Lease renewal fails long
     # enough for it to log api-lost: the log from the cut on is what counts).
-    assert "skipped: the old holder confirmed" not in lab.agent_log("node1")[logged:]
+    assert 'probe="skipped' not in lab.agent_log("node1")[logged:]
     outage("partition + link down, then heal", report)
 
 
