@@ -251,15 +251,32 @@ class Monitor:
             self._receiver.ring = ring  # the replay table stays: a rotation is no restart
 
     def send_all(self) -> None:
+        """This interval's heartbeats, one datagram (or a few) per peer.
+
+        Every peer's datagrams are numbered from the same sequence number, so the bare
+        heartbeat (what most peers get in most intervals) is one datagram, encoded and
+        signed once and sent to each: at 10 nodes that was nine HMACs an interval for the
+        same words. Each receiver still sees its sender's numbers rise (replay checks are
+        per sender), and a copy taken to another peer says only what was sent to it too.
+        """
         if self.ring is None or not self._sockets:
             return
         sent_at = self._wall()
         now = self._clock()
+        first = self._seq + 1
+        bare: list[bytes] | None = None
+        used = 0
         for peer in self.peers.values():
             if not peer.targets:
                 continue
-            datagrams = self._datagrams(peer, sent_at, now)
-            self._seq += len(datagrams)
+            held = self._held_for(peer, now)
+            if held:
+                datagrams = split(self.node, self.boot, first, sent_at, held, (), self.ring)
+            else:
+                if bare is None:
+                    bare = split(self.node, self.boot, first, sent_at, (), (), self.ring)
+                datagrams = bare
+            used = max(used, len(datagrams))
             # One target per peer (IPv4 first): a second copy would read as a replay.
             target = peer.targets[0]
             sock = self._socket_for(target.version)
@@ -272,19 +289,18 @@ class Monitor:
                     self.traffic.send_errors += 1  # no route, link down: heard as silence
                     continue
                 self.traffic.sent += 1
+        self._seq += used
 
-    def _datagrams(self, peer: Peer, sent_at: float, now: float) -> list[bytes]:
-        """This interval's heartbeat(s) for ``peer``: its share of what we hold when that
-        changed or was last told ``HELD_EVERY_S`` ago, else a bare one; split when it does
-        not fit one datagram."""
-        assert self.ring is not None
+    def _held_for(self, peer: Peer, now: float) -> tuple[tuple[str, int], ...]:
+        """What this interval tells ``peer`` we hold: its share of our holdings when that
+        changed or was last told ``HELD_EVERY_S`` ago, else nothing (a bare heartbeat)."""
         held = peer.held
         told = self._told.get(peer.node)
         if told is not None and told[0] == held and now - told[1] < HELD_EVERY_S:
-            held = ()  # told lately and unchanged: a bare heartbeat claims nothing
-        elif held:
+            return ()  # told lately and unchanged: a bare heartbeat claims nothing
+        if held:
             self._told[peer.node] = (held, now)
-        return split(self.node, self.boot, self._seq + 1, sent_at, held, (), self.ring)
+        return tuple(held)
 
     def tell(
         self,

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
 from aliasip_nodeagent.daemon import Agent, Settings
-from aliasip_nodeagent.heartbeat import Heartbeat
+from aliasip_nodeagent.heartbeat import Heartbeat, KeyRing, Receiver, Verdict, decode
 from aliasip_nodeagent.hoststate import HostState
 from aliasip_nodeagent.monitor import Monitor
 from aliasip_nodeagent.peers import (
+    Peer,
     candidates,
     format_addresses,
     parse_addresses,
@@ -26,6 +28,8 @@ from aliasip_nodeagent.peers import (
 from aliasip_nodeagent.reconcile import observe
 from tests.agent.test_inprocess import UID, FakeApi, FakeKernel, FakeWire, Rig, aliasip, rig
 from tests.unit.hosts import iface, stationary
+
+PORT = 7947
 
 
 def obj(name: str, uid: str, nodes: list[str], active: str | None, address: str) -> dict[str, Any]:
@@ -189,3 +193,46 @@ def test_a_new_service_address_is_told_in_the_lease_at_once(tmp_path: Path) -> N
     asyncio.run(one_pass())
     assert r.agent.monitoring.annotation() == "198.18.0.11/24"
     assert r.agent.liveness._soon.is_set()
+
+
+class SentTo:
+    """A datagram socket that keeps what is sent (an in-process stand-in for UDP)."""
+
+    family = socket.AF_INET
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, str]] = []
+
+    def sendto(self, data: bytes, address: tuple[str, int]) -> int:
+        self.sent.append((data, address[0]))
+        return len(data)
+
+
+def test_the_bare_heartbeat_is_signed_once_per_interval_and_numbers_rise_per_receiver() -> None:
+    """One bare datagram for every peer that is told nothing new (one HMAC an interval,
+    not one per peer); a peer told what we hold gets its own from the same number; each
+    receiver accepts every interval's datagrams (its sender's numbers rise)."""
+    ring = KeyRing({"k1": b"k" * 32}, "k1")
+    m = Monitor("node1", lambda: ring, port=PORT, clock=lambda: 100.0, wall=time.time)
+    fake = SentTo()
+    m._sockets = [fake]  # type: ignore[list-item]
+    m.ring = ring
+    addresses = {f"node{i}": ipaddress.ip_address(f"198.18.0.{10 + i}") for i in (2, 3, 4)}
+    held = {"node3": ((UID, 5),)}
+    m.set_peers({n: Peer(n, (a,), held=held.get(n, ())) for n, a in addresses.items()})
+    receivers = {n: Receiver(ring) for n in addresses}
+    by_target = {str(a): n for n, a in addresses.items()}
+    for interval in range(3):
+        fake.sent.clear()
+        m.send_all()
+        got = {by_target[t]: decode(d, ring)[1] for d, t in fake.sent}
+        assert sorted(got) == ["node2", "node3", "node4"]
+        bare = {d for d, t in fake.sent if by_target[t] != "node3"}
+        assert len(bare) == 1  # node2 and node4 got the very same datagram
+        beats = [b for b in got.values() if b is not None]
+        assert len({b.seq for b in beats}) == 1
+        assert got["node3"] is not None
+        assert got["node3"].held == (((UID, 5),) if interval == 0 else ())
+        for data, target in fake.sent:
+            verdict, _ = receivers[by_target[target]].receive(data, time.time())
+            assert verdict is Verdict.ACCEPTED, (interval, target, verdict)
