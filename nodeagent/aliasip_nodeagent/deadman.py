@@ -3,15 +3,16 @@
 docs/design.md, R9. Every alias is added with a kernel lifetime (``valid_lft`` and
 ``preferred_lft``) of ``lifetime_s`` seconds (1 as shipped), and this room renews the
 lifetime of every alias the kernel carries with our mark ``RENEWALS_PER_LIFETIME`` times
-per lifetime (``RENEWALS_PER_LIFETIME_MUTED`` with the fine switch on), from the event loop, whether or not the API answers (an API outage must
-never take an alias down). If the agent dies or cannot run (SIGKILL, SIGSTOP, a hung
-loop), nobody renews and the kernel deletes the aliases itself within
-``expiry_window_s``: the lifetime plus the kernel's own expiry check (measured on Linux
-6.18: at most 0.05 s late for IPv4, 0.65 s for IPv6). So a node whose agent cannot act
-stops answering on its own, and a standby that has heard it silent for that long knows
-its cable returning cannot make it answer again (``silence``). The price: an agent that
-is down for longer than its lifetime takes its aliases with it (a failover follows if
-it stays down), exactly as a Pacemaker node whose cluster stack dies is fenced.
+per lifetime (``RENEWALS_PER_LIFETIME_MUTED`` with the fine switch on), from the event
+loop, whether or not the API answers (an API outage must never take an alias down). If
+the agent dies or cannot run (SIGKILL, SIGSTOP, a hung loop), nobody renews and the
+kernel deletes the aliases itself within ``expiry_window_s``: the lifetime plus the
+kernel's own expiry check (measured on Linux 6.18: at most 0.05 s late for IPv4, 0.65 s
+for IPv6). So a node whose agent cannot act stops answering on its own, and a standby
+that has heard it silent for that long knows its cable returning cannot make it answer
+again (``silence``). The price: an agent that is down for longer than its lifetime takes
+its aliases with it (a failover follows if it stays down), exactly as a Pacemaker node
+whose cluster stack dies is fenced.
 
 A graceful stop (SIGTERM: a DaemonSet roll-out) *hands over*: the Lease is written with
 the annotation ``aliasip.io/handover-until`` first, and only once that write succeeded
