@@ -6,10 +6,8 @@ whole seconds, expired by the kernel's periodic check: a dead or frozen agent's 
 answer for up to 2 s. This one answers in a fraction of that. Each alias this node holds
 is an element of the nftables set ``held4``/``held6``; the node's agent keeps one
 element of the set ``alive`` (one per table) with a timeout of ``window_ms`` (200 ms as
-shipped: heartbeat interval x (misses - 1)), refreshed from a thread of its own every
-``refresh_interval_s(window)``: half the window (100 ms as shipped) while that leaves a
-refresh at least ``LATE_SLACK_S`` to be late, more often in the short windows of fast
-profiles. The rules drop, for an address held while ``alive`` is
+shipped: heartbeat interval x (misses - 1)), refreshed ``REFRESHES_PER_WINDOW`` times per
+window from a thread of its own. The rules drop, for an address held while ``alive`` is
 empty: ARP sent with it as sender (replies, announcements), IPv4/IPv6 sent from it (a
 neighbour advertisement carries the target as its source) and traffic addressed to it.
 So a node whose agent cannot run stops answering for its aliases within the window; the
@@ -62,11 +60,12 @@ log = logging.getLogger("aliasip.agent.mute")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 TABLE = "aliasip_deadman"
 ALIVE = "alive"
-# How late a refresh may come before the node mutes: the fast profile's slack (75 ms: a
-# 100 ms window refreshed every 25 ms) muted nothing under stress-ng on every core
-# (bench/results/stress.md). Refreshing four times per window whatever its length cost
-# the shipped 200 ms window 20 transactions a second, 0.67 % of a core at 10 x 200.
-LATE_SLACK_S = 0.075
+# Four refreshes per window: a refresh may come three quarters of a window late (150 ms
+# as shipped) before the node mutes. Session 10 tried half-window refreshes (100 ms of
+# slack, half the thread's 0.67 % of a core at 10 x 200): the scale lab's creation, on a
+# loaded host, muted three nodes' aliases instead of one. An agent that loses its aliases
+# to its own stall is a false failover; a third of a percent of a core is not worth it.
+REFRESHES_PER_WINDOW = 4
 # A window shorter than this leaves too little room for a refresh (a fraction of a ms
 # each, but a thread can be late by tens of ms on a loaded node) before the alias mutes.
 MIN_WINDOW_MS = 50
@@ -116,10 +115,8 @@ def ruleset() -> str:
 
 
 def refresh_interval_s(window_ms: int) -> float:
-    """Seconds between refreshes of a ``window_ms`` window: half of it, unless that leaves
-    a refresh less than ``LATE_SLACK_S`` to be late; a quarter at least."""
-    window = window_ms / 1000
-    return max(window / 4, min(window / 2, window - LATE_SLACK_S))
+    """Seconds between refreshes of a ``window_ms`` window."""
+    return window_ms / 1000 / REFRESHES_PER_WINDOW
 
 
 def _held_sets(ip: IPAddress) -> list[tuple[str, str]]:

@@ -10,13 +10,10 @@ from aliasip_nodeagent.mute import refresh_interval_s
 
 @pytest.mark.parametrize(
     ("window_ms", "every_ms"),
-    [(200, 100), (150, 75), (100, 25), (50, 12.5), (1000, 500)],
-    ids=["shipped", "slack-exactly", "fast-profile", "shortest", "long"],
+    [(200, 50), (100, 25), (50, 12.5)],
+    ids=["shipped", "fast-profile", "shortest"],
 )
-def test_a_refresh_may_always_be_75_ms_late_or_comes_four_times_a_window(
-    window_ms: int, every_ms: float
-) -> None:
-    """Half the window where that leaves 75 ms of slack (the shipped 200 ms: 10 a second,
-    not 20); the fast profile keeps the slack that held under stress; never more often
-    than four times a window."""
+def test_a_refresh_may_be_three_quarters_of_a_window_late(window_ms: int, every_ms: float) -> None:
+    """Four refreshes per window whatever its length: 150 ms of slack as shipped (half
+    a window, tried in session 10, muted more aliases under load)."""
     assert refresh_interval_s(window_ms) == pytest.approx(every_ms / 1000)
