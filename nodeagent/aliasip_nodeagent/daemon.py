@@ -122,8 +122,7 @@ class Settings:
     watch_timeout_s: int = 60
     announce_refresh_s: float = 30.0
     # The dead-man switch (docs/design.md R9): the kernel lifetime of every alias added,
-    # renewed four times per lifetime (twice with the mute on); and how long a graceful
-    # stop lets them live on.
+    # renewed four times per lifetime; and how long a graceful stop lets them live on.
     address_lifetime_s: int = 1
     handover_s: int = 15
     # The fine dead-man switch (``mute``): how long a dead or frozen agent's aliases keep

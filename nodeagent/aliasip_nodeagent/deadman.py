@@ -3,9 +3,10 @@
 docs/design.md, R9. Every alias is added with a kernel lifetime (``valid_lft`` and
 ``preferred_lft``) of ``lifetime_s`` seconds (1 as shipped), and this room renews the
 lifetime of every alias the kernel carries with our mark ``RENEWALS_PER_LIFETIME`` times
-per lifetime (``RENEWALS_PER_LIFETIME_MUTED`` with the fine switch on), from the event
-loop, whether or not the API answers (an API outage must never take an alias down). If
-the agent dies or cannot run (SIGKILL, SIGSTOP, a hung loop), nobody renews and the
+per lifetime from the event loop (the renewals run on the loop, the mute's refresher in
+a thread of its own: a loop stalled for 0.75 s while the refresher runs keeps its
+aliases), whether or not the API answers (an API outage must never take an alias down).
+If the agent dies or cannot run (SIGKILL, SIGSTOP, a hung loop), nobody renews and the
 kernel deletes the aliases itself within ``expiry_window_s``: the lifetime plus the
 kernel's own expiry check (measured on Linux 6.18: at most 0.05 s late for IPv4, 0.65 s
 for IPv6). So a node whose agent cannot act stops answering on its own, and a standby
@@ -50,10 +51,6 @@ from aliasip_nodeagent.nft import NftError
 log = logging.getLogger("aliasip.agent.deadman")
 IO = Callable[..., Awaitable[Any]]
 RENEWALS_PER_LIFETIME = 4
-# With the fine switch on, twice per lifetime: a stall long enough to miss a renewal
-# (half a second) has muted the aliases four times over (the 200 ms window) and so lost
-# them anyway; the slack of four renewals bought nothing but two wake-ups a second.
-RENEWALS_PER_LIFETIME_MUTED = 2
 # How late the kernel may delete an expired address after its lifetime (its periodic
 # address check: measured at most 0.65 s for IPv6, 0.05 s for IPv4), with room to spare.
 EXPIRY_MARGIN_S = 1.0
@@ -97,8 +94,7 @@ class DeadMan:
 
     @property
     def interval_s(self) -> float:
-        per = RENEWALS_PER_LIFETIME if self.mute is None else RENEWALS_PER_LIFETIME_MUTED
-        return self.lifetime_s / per
+        return self.lifetime_s / RENEWALS_PER_LIFETIME
 
     async def renew(self, lifetime_s: int | None = None) -> int | None:
         """One renewal of every marked alias; how many, or None when the kernel refused
