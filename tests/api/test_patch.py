@@ -184,7 +184,8 @@ def test_content_types_are_honoured(lab: ApiLab) -> None:
     smp = lab.client.patch(f"{WIDGETS}/w1", {"spec": {"size": 2}}, STRATEGIC)
     assert smp.status == 415 and smp.json["reason"] == "UnsupportedMediaType"
     apply = lab.client.patch(f"{WIDGETS}/w1", {"spec": {"size": 2}}, "application/apply-patch+yaml")
-    assert apply.status == 415
+    assert apply.status == 422  # served (server-side apply), but fieldManager is required
+    assert apply.json["details"]["causes"][0]["field"] == "fieldManager"
     plain = lab.client.patch(f"{WIDGETS}/w1", {"spec": {"size": 2}}, "application/json")
     assert plain.status == 415
     assert "application/merge-patch+json" in plain.json["message"]

@@ -4,9 +4,13 @@ Clients find resources through ``/api``, ``/api/v1``, ``/apis`` and ``/apis/{g}/
 (kubectl maps ``aip`` to ``aliasips.aliasip.io`` there; kopf waits until ``v1/namespaces``
 and its CRD's resource appear). Because they are built from the registry, a CRD becomes
 discoverable the moment it is stored and disappears when it is deleted, as in
-kube-apiserver. Only the classic (unaggregated) format is served: clients that ask for
-aggregated discovery (``as=APIGroupDiscoveryList``) fall back to it, as the Content-Type
-of the answer tells them.
+kube-apiserver. Clients that ask for aggregated discovery (kubectl 1.30+: ``Accept:
+application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,...``) get the
+``apidiscovery.k8s.io/v2`` document for ``/api`` or ``/apis`` (every group, version and
+resource in one answer, ``responseKind`` group and version left empty as kube-apiserver
+leaves them when they are the resource's own, ``freshness: Current``), with that media
+type as Content-Type; the others (and ``v2beta1`` askers, who list ``application/json``
+after it) get the classic documents.
 """
 
 from __future__ import annotations
@@ -59,7 +63,15 @@ def _group(registry: Registry, group: str) -> Json | None:
 
 def api_group_list(registry: Registry) -> Json:
     """``/apis``: every named group, built-in first, then CRD groups by name."""
-    builtin = ["coordination.k8s.io", "apiextensions.k8s.io"]
+    # kube-apiserver's group priority order (the aggregator's), for the groups served here.
+    builtin = [
+        "apps",
+        "policy",
+        "rbac.authorization.k8s.io",
+        "admissionregistration.k8s.io",
+        "apiextensions.k8s.io",
+        "coordination.k8s.io",
+    ]
     names = [g for g in registry.group_versions() if g]
     ordered = [g for g in builtin if g in names] + sorted(g for g in names if g not in builtin)
     groups = [doc for g in ordered if (doc := _group(registry, g)) is not None]
@@ -114,4 +126,77 @@ def resource_list(registry: Registry, group: str, version: str) -> Json | None:
         "apiVersion": "v1",
         "groupVersion": f"{group}/{version}" if group else version,
         "resources": resources,
+    }
+
+
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+def wants_aggregated(accept: str | None) -> bool:
+    """Whether the first media range ``Accept`` lists that this server serves is v2
+    aggregated discovery (a client that lists plain JSON first gets that)."""
+    for entry in (accept or "").split(","):
+        media, *raw = (part.strip() for part in entry.split(";"))
+        params = dict(p.split("=", 1) for p in raw if "=" in p)
+        params.pop("q", None)
+        if media in ("application/json", "*/*", "application/*") and not params:
+            return False
+        if (
+            media == "application/json"
+            and params.get("g") == "apidiscovery.k8s.io"
+            and params.get("v") == "v2"
+            and params.get("as") == "APIGroupDiscoveryList"
+        ):
+            return True
+    return False
+
+
+def _resource_discovery(rt: ResourceType) -> Json:
+    entry: Json = {
+        "resource": rt.plural,
+        "responseKind": {"group": "", "version": "", "kind": rt.kind},
+        "scope": "Namespaced" if rt.namespaced else "Cluster",
+        "singularResource": rt.singular,
+        "verbs": list(rt.verbs),
+    }
+    if rt.short_names:
+        entry["shortNames"] = list(rt.short_names)
+    if rt.categories:
+        entry["categories"] = list(rt.categories)
+    if rt.status_subresource:
+        entry["subresources"] = [
+            {
+                "subresource": "status",
+                "responseKind": {"group": "", "version": "", "kind": rt.kind},
+                "verbs": list(STATUS_VERBS),
+            }
+        ]
+    return entry
+
+
+def aggregated(registry: Registry, core: bool) -> Json:
+    """``/api`` (``core``) or ``/apis`` as an ``APIGroupDiscoveryList`` (v2)."""
+    groups = [""] if core else [g["name"] for g in api_group_list(registry)["groups"]]
+    versions = registry.group_versions()
+    items = []
+    for group in groups:
+        metadata: Json = {"creationTimestamp": None}
+        if group:
+            metadata = {"name": group, **metadata}
+        entries = []
+        for version in versions.get(group, []):
+            types = sorted(registry.in_group_version(group, version), key=lambda t: t.plural)
+            entries.append(
+                {
+                    "version": version,
+                    "resources": [_resource_discovery(rt) for rt in types],
+                    "freshness": "Current",
+                }
+            )
+        items.append({"metadata": metadata, "versions": entries})
+    return {
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
     }

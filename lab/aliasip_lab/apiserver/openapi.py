@@ -11,6 +11,15 @@ honours, and the CRD schemas as components. The PATCH request bodies name no str
 merge patch content type: kubectl then computes strategic patches for built-in types
 from its compiled-in Go types and JSON merge patches for custom resources, exactly as
 it does against kube-apiserver for custom resources. ``/openapi/v2`` is not served.
+
+The built-in kinds' schemas come from ``builtin_schemas`` (truthful but abridged: every
+struct they describe is complete, some insides are left undescribed); they carry the
+``x-kubernetes-patch-merge-key``/``-patch-strategy`` markers of the generated schemas.
+Strategic merge patch is still left out of the PATCH content types (kube-apiserver lists
+it for built-ins): kubectl would then compute its patches from these abridged schemas
+instead of its compiled-in Go types, and fail on a field whose inside is undescribed;
+from the Go types it computes exactly the patch it sends to kube-apiserver. Server-side
+apply (``application/apply-patch+yaml``) is listed, as kube-apiserver lists it.
 """
 
 from __future__ import annotations
@@ -25,7 +34,11 @@ from aliasip_lab.apiserver.registry import Registry, ResourceType
 Json = dict[str, Any]
 
 _QUERY = ("dryRun", "fieldManager", "fieldValidation", "pretty")
-_PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json")
+_PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/apply-patch+yaml",
+)
 
 
 def _prefix(group: str, version: str) -> str:
@@ -37,8 +50,15 @@ def _key(group: str, version: str) -> str:
 
 
 def _schema_name(rt: ResourceType) -> str:
-    group = ".".join(reversed(rt.group.split("."))) if rt.group else "core"
-    return f"{group}.{rt.version}.{rt.kind}"
+    """kube-apiserver's component names: Go package paths for built-ins
+    (``io.k8s.api.apps.v1.Deployment``), the reversed group for custom resources."""
+    if rt.is_custom:
+        return f"{'.'.join(reversed(rt.group.split('.')))}.{rt.version}.{rt.kind}"
+    if rt.group == "apiextensions.k8s.io":
+        package = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions"
+    else:
+        package = f"io.k8s.api.{rt.group.split('.')[0] if rt.group else 'core'}"
+    return f"{package}.{rt.version}.{rt.kind}"
 
 
 def _operation(rt: ResourceType, action: str, body_types: tuple[str, ...]) -> Json:

@@ -19,7 +19,14 @@ kube-apiserver implements it:
 - **Finalizers.** Deleting an object with finalizers sets ``deletionTimestamp`` (and
   ``deletionGracePeriodSeconds: 0``) and keeps it; the write that removes the last
   finalizer deletes it. No finalizer may be added once deletion started.
-- **Custom resources** are pruned, defaulted and validated against their CRD's schema.
+- **Custom resources** are pruned, defaulted and validated against their CRD's schema;
+  built-in kinds with a schema (``builtin_schemas``) drop or reject unknown fields as the
+  Go decoder does (``fieldValidation``). Secrets fold ``stringData`` into ``data``.
+- **Field ownership.** Every write leaves ``metadata.managedFields`` as kube-apiserver's
+  field manager does (``serverside``); ``PATCH`` with ``application/apply-patch+yaml`` is
+  server-side apply (creating the object when it does not exist).
+- **Generation** of Deployments also grows with their annotations (kube-apiserver's
+  Deployment strategy; the annotations are copied to ReplicaSets).
 - **Events**: kube-apiserver's namespace rule (``validation.validate_event``): an Event
   about a cluster-scoped object (no ``involvedObject.namespace``) is admitted only in
   ``default``, or also ``kube-system`` when it has ``eventTime``; without ``eventTime``
@@ -32,6 +39,7 @@ kube-apiserver implements it:
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime
 import secrets
@@ -42,9 +50,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from aliasip_lab.apiserver import errors, schema, validation
+from aliasip_lab.apiserver import errors, managedfields, schema, serverside, validation
 from aliasip_lab.apiserver.errors import Cause
-from aliasip_lab.apiserver.patch import apply_patch
+from aliasip_lab.apiserver.patch import APPLY, apply_patch
 from aliasip_lab.apiserver.registry import (
     CRD_GROUP_RESOURCE,
     NAMESPACES,
@@ -62,9 +70,11 @@ Clock = Callable[[], datetime.datetime]
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apiserver names.SimpleNameGenerator
 EVENTS = ("", "events")
+SECRETS = ("", "secrets")
 EVENT_TTL_S = 3600.0  # kube-apiserver --event-ttl default
 SYSTEM_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
-DROPPED_METADATA = ("selfLink", "managedFields")
+DROPPED_METADATA = ("selfLink",)
+NON_APPLY_FORCE = "Forbidden: may not be specified for non-apply patch"
 
 
 def utc_now() -> datetime.datetime:
@@ -89,6 +99,13 @@ class Outcome:
 class WriteOptions:
     dry_run: bool = False
     field_validation: str = "Warn"  # Strict, Warn, Ignore (kube-apiserver's default: Warn)
+    field_manager: str = ""  # the fieldManager query parameter
+    user_agent: str = ""  # names the manager when fieldManager is not given
+    force: bool = False  # server-side apply: take fields other managers own
+
+    @property
+    def manager(self) -> str:
+        return self.field_manager or managedfields.user_agent_manager(self.user_agent)
 
 
 class Api:
@@ -229,8 +246,14 @@ class Api:
     # ------------------------------------------------------------------ create
 
     def create(
-        self, rt: ResourceType, namespace: str, body: Any, options: WriteOptions = WriteOptions()
+        self,
+        rt: ResourceType,
+        namespace: str,
+        body: Any,
+        options: WriteOptions = WriteOptions(),
+        managed: managedfields.Managed | None = None,
     ) -> Outcome:
+        """POST (or a PUT or apply that creates): ``managed`` is an applier's ownership."""
         obj = self._decode(rt, body)
         metadata = obj["metadata"]
         _bind_namespace(rt, metadata, namespace)
@@ -251,6 +274,7 @@ class Api:
         warnings = self._prepare_create(rt, obj)
         obj, more = self._admit(rt, obj, options)
         warnings += more
+        serverside.record(rt, None, obj, options, "", self.now_text(), managed)
         key = (metadata.get("namespace", ""), str(metadata.get("name", "")))
         if self.store.get(rt.group_resource, key) is not None:
             raise errors.already_exists(rt.group, rt.plural, key[1])
@@ -345,6 +369,15 @@ class Api:
         patch applies to whatever is stored.
         """
         old = self.store.get(rt.group_resource, (namespace, name))
+        if content_type.split(";", 1)[0].strip().lower() == APPLY:
+            return self._apply(rt, namespace, name, old, body, subresource, options)
+        if options.force:
+            raise errors.invalid(
+                "meta.k8s.io",
+                "PatchOptions",
+                "",
+                [Cause("FieldValueForbidden", NON_APPLY_FORCE, "force")],
+            )
         if old is None:
             raise errors.not_found(rt.group, rt.plural, name)
         patched = apply_patch(
@@ -358,6 +391,32 @@ class Api:
         self._check_identity(rt, namespace, name, new)
         rv = str(new["metadata"].get("resourceVersion") or "")
         return self._write(rt, old, new, rv, subresource, options)
+
+    def now_text(self) -> str:
+        return timestamp(self.clock())
+
+    def _apply(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        old: Json | None,
+        body: bytes,
+        subresource: str,
+        options: WriteOptions,
+    ) -> Outcome:
+        """Server-side apply; an apply to an object that does not exist creates it."""
+        if old is None and subresource:
+            raise errors.not_found(rt.group, rt.plural, name)
+        merged, managed = serverside.apply_request(
+            rt, namespace, name, old, body, subresource, options, self.now_text()
+        )
+        if old is None:
+            return self.create(rt, namespace, merged, options, managed)
+        new = self._decode(rt, merged)
+        self._check_identity(rt, namespace, name, new)
+        rv = str(new["metadata"].get("resourceVersion") or "")
+        return self._write(rt, old, new, rv, subresource, options, managed)
 
     def _check_identity(self, rt: ResourceType, namespace: str, name: str, new: Json) -> None:
         metadata = new["metadata"]
@@ -376,6 +435,7 @@ class Api:
         rv: str,
         subresource: str,
         options: WriteOptions,
+        managed: managedfields.Managed | None = None,
     ) -> Outcome:
         old_meta = old["metadata"]
         name = str(old_meta["name"])
@@ -406,7 +466,13 @@ class Api:
             metadata.pop(field_name, None)
         if rt.tracks_generation:
             metadata["generation"] = old_meta.get("generation", 1)
-            if subresource != "status" and _content(rt, new) != _content(rt, old):
+            if subresource != "status" and (
+                _content(rt, new) != _content(rt, old)
+                or (
+                    rt.generation_counts_annotations
+                    and (metadata.get("annotations") or {}) != (old_meta.get("annotations") or {})
+                )
+            ):
                 metadata["generation"] = int(old_meta.get("generation", 1)) + 1
         else:
             metadata.pop("generation", None)
@@ -438,6 +504,7 @@ class Api:
         new, warnings = self._admit(rt, new, options)
         metadata = new["metadata"]
         metadata["resourceVersion"] = old_meta.get("resourceVersion")
+        serverside.record(rt, old, new, options, subresource, self.now_text(), managed)
         if _same(new, old):
             return Outcome(self.view(rt, old), 200, warnings)
         key = (str(old_meta.get("namespace", "")), name)
@@ -621,9 +688,13 @@ class Api:
     def _admit(self, rt: ResourceType, obj: Json, options: WriteOptions) -> tuple[Json, list[str]]:
         """Prune, default and validate; report unknown fields per ``fieldValidation``."""
         warnings: list[str] = []
-        if rt.is_custom:
+        if rt.schema is not None:
+            # Built-in kinds: the Go decoder drops (Warn) or rejects (Strict) fields its
+            # type lacks, as pruning does for custom resources; the same message.
             obj, unknown = schema.prune(obj, rt.schema)
             obj = schema.apply_defaults(obj, rt.schema)
+            if rt.group_resource == SECRETS:
+                _secret_defaults(obj)
             if unknown and options.field_validation == "Strict":
                 listed = ", ".join(f'unknown field "{u}"' for u in unknown)
                 raise errors.bad_request(
@@ -751,6 +822,20 @@ def _label_namespace(namespace: Json) -> None:
         **(labels if isinstance(labels, dict) else {}),
         "kubernetes.io/metadata.name": metadata.get("name", ""),
     }
+
+
+def _secret_defaults(secret: Json) -> None:
+    """kube-apiserver's Secret handling: ``stringData`` is write-only, merged into
+    ``data`` (base64, its keys winning) on every write; ``type`` defaults to ``Opaque``."""
+    string_data = secret.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        current = secret.get("data")
+        data: Json = current if isinstance(current, dict) else {}
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        secret["data"] = data
+    if not secret.get("type"):
+        secret["type"] = "Opaque"
 
 
 def _content(rt: ResourceType, obj: Json) -> Json:

@@ -12,7 +12,8 @@
   ``status.conditions`` by ``type``), lists of scalars merge as sets (``finalizers``). The
   directives ``$patch`` (replace/delete/merge), ``$retainKeys``,
   ``$deleteFromPrimitiveList/<list>`` and ``$setElementOrder/<list>`` are honoured.
-- ``application/apply-patch+yaml`` (server-side apply) is not implemented: 415.
+- ``application/apply-patch+yaml`` (server-side apply) is handled before this module is
+  reached (``serverside``, ``apply``): it merges by schema, not by patch semantics.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ APPLY = "application/apply-patch+yaml"
 
 
 def supported_types(strategic: bool) -> list[str]:
-    return [JSON_PATCH, MERGE, *([STRATEGIC] if strategic else [])]
+    return [JSON_PATCH, MERGE, APPLY, *([STRATEGIC] if strategic else [])]
 
 
 def apply_patch(

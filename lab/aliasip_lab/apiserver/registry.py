@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aliasip_lab.apiserver.builtin_schemas import schema_for
+
 Json = dict[str, Any]
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
@@ -64,6 +66,8 @@ class ResourceType:
     status_subresource: bool = False
     # CRs and CRDs count generation; most built-ins (nodes, leases, events) do not.
     tracks_generation: bool = False
+    # Deployments also count annotation changes (they are copied to the ReplicaSets).
+    generation_counts_annotations: bool = False
     # Nodes may set status on create; CRs with a status subresource may not.
     create_keeps_status: bool = False
     # CR/CRD status writes keep all metadata of the stored object; nodes take metadata.
@@ -115,7 +119,7 @@ EVENT_FIELDS = (
     "type",
 )
 
-BUILTIN_TYPES: tuple[ResourceType, ...] = (
+CORE_TYPES: tuple[ResourceType, ...] = (
     ResourceType(
         group="",
         version="v1",
@@ -123,6 +127,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         singular="namespace",
         kind="Namespace",
         namespaced=False,
+        schema=schema_for("", "v1", "Namespace"),
         short_names=("ns",),
         verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
         status_subresource=True,
@@ -181,6 +186,134 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         delete_returns_object=True,
     ),
 )
+
+
+def merge_keys_of(schema: Json, path: str = "") -> dict[str, str | None]:
+    """Strategic-merge list semantics from a schema's ``x-kubernetes-patch-*`` markers.
+
+    The generated schemas carry the Go tags ``patchStrategy:"merge"`` and
+    ``patchMergeKey`` as these extensions; a merged list without a key is a set.
+    """
+    keys: dict[str, str | None] = {}
+    for name, sub in (schema.get("properties") or {}).items():
+        child = f"{path}.{name}" if path else name
+        if "merge" in str(sub.get("x-kubernetes-patch-strategy", "")).split(","):
+            keys[child] = sub.get("x-kubernetes-patch-merge-key")
+        items = sub.get("items") if isinstance(sub.get("items"), dict) else None
+        keys.update(merge_keys_of(items if items is not None else sub, child))
+    return keys
+
+
+def builtin(
+    group: str,
+    plural: str,
+    kind: str,
+    namespaced: bool,
+    version: str = "v1",
+    **behaviour: Any,
+) -> ResourceType:
+    """A built-in type with its schema (``builtin_schemas``) and the merge keys it implies."""
+    found = schema_for(group, version, kind)
+    merge = {**OBJECT_META_MERGE, **(merge_keys_of(found) if found else {})}
+    return ResourceType(
+        group=group,
+        version=version,
+        plural=plural,
+        singular=kind.lower(),
+        kind=kind,
+        namespaced=namespaced,
+        schema=found,
+        merge_keys=merge,
+        **behaviour,
+    )
+
+
+RBAC = "rbac.authorization.k8s.io"
+POD_FIELDS = (
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "spec.hostNetwork",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName",
+)
+ADMISSION = "admissionregistration.k8s.io"
+# What ``kubectl apply -k manifests/`` needs, and what the install creates next to it
+# (the heartbeat Secret), with kube-apiserver's strategies: Deployments, DaemonSets and
+# PodDisruptionBudgets count generation and have /status; Pods have /status but (1.32) no
+# generation; ValidatingAdmissionPolicies count generation and have /status (stored only:
+# no policy is evaluated); their bindings count generation.
+WORKLOAD_TYPES: tuple[ResourceType, ...] = (
+    builtin("", "serviceaccounts", "ServiceAccount", True, short_names=("sa",)),
+    builtin("", "secrets", "Secret", True, field_labels=("type",)),
+    builtin("", "configmaps", "ConfigMap", True, short_names=("cm",)),
+    builtin(
+        "",
+        "pods",
+        "Pod",
+        True,
+        short_names=("po",),
+        categories=("all",),
+        status_subresource=True,
+        status_write_keeps_metadata=False,
+        field_labels=POD_FIELDS,
+    ),
+    builtin(RBAC, "roles", "Role", True),
+    builtin(RBAC, "clusterroles", "ClusterRole", False),
+    builtin(RBAC, "rolebindings", "RoleBinding", True),
+    builtin(RBAC, "clusterrolebindings", "ClusterRoleBinding", False),
+    builtin(
+        "apps",
+        "deployments",
+        "Deployment",
+        True,
+        short_names=("deploy",),
+        categories=("all",),
+        status_subresource=True,
+        tracks_generation=True,
+        generation_counts_annotations=True,
+    ),
+    builtin(
+        "apps",
+        "daemonsets",
+        "DaemonSet",
+        True,
+        short_names=("ds",),
+        categories=("all",),
+        status_subresource=True,
+        tracks_generation=True,
+    ),
+    builtin(
+        "policy",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        True,
+        short_names=("pdb",),
+        status_subresource=True,
+        tracks_generation=True,
+    ),
+    builtin(
+        ADMISSION,
+        "validatingadmissionpolicies",
+        "ValidatingAdmissionPolicy",
+        False,
+        categories=("api-extensions",),
+        status_subresource=True,
+        tracks_generation=True,
+    ),
+    builtin(
+        ADMISSION,
+        "validatingadmissionpolicybindings",
+        "ValidatingAdmissionPolicyBinding",
+        False,
+        categories=("api-extensions",),
+        tracks_generation=True,
+    ),
+)
+
+BUILTIN_TYPES: tuple[ResourceType, ...] = (*CORE_TYPES, *WORKLOAD_TYPES)
 
 CRD_GROUP_RESOURCE = ("apiextensions.k8s.io", "customresourcedefinitions")
 NAMESPACES = ("", "namespaces")

@@ -5,8 +5,11 @@ Paths: ``/api/v1/...`` (core) and ``/apis/{group}/{version}/...``, each with
 ``namespaces/{ns}/{resource}[/{name}[/status]]`` for namespaced ones (a namespaced
 resource without a namespace lists or watches across all namespaces). Verbs: GET (get,
 list, watch with ``watch=1|true``), POST (create, 201), PUT (replace), PATCH, DELETE
-(one object or a collection). Discovery, ``/version``, ``/healthz``, ``/livez`` and
-``/readyz`` are served too. Every failure is a ``kind: Status`` body.
+(one object or a collection). Discovery (classic, or aggregated v2 when the Accept
+header asks for it first), ``/version``, ``/healthz``, ``/livez`` and ``/readyz`` are
+served too. Request bodies are JSON, YAML or (Secrets, ConfigMaps, Namespaces: what
+kubectl's typed ``create`` commands send) protobuf. Every failure is a ``kind: Status``
+body.
 
 A watch answers 200 and then streams one JSON object per line: ADDED, MODIFIED,
 DELETED, BOOKMARK (with ``allowWatchBookmarks``: every ``bookmark_interval_s`` and 2 s
@@ -35,7 +38,7 @@ import yaml
 from aiohttp import web
 from multidict import CIMultiDict
 
-from aliasip_lab.apiserver import discovery, errors, openapi
+from aliasip_lab.apiserver import discovery, errors, openapi, protobuf
 from aliasip_lab.apiserver.errors import ApiError
 from aliasip_lab.apiserver.operations import Api, WriteOptions, parse_rv
 from aliasip_lab.apiserver.registry import NAMESPACES, ResourceType
@@ -58,6 +61,7 @@ INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 JSON_FORMAT = Format()
 TRUE = ("1", "t", "T", "true", "TRUE", "True")
 FALSE = ("0", "f", "F", "false", "FALSE", "False")
+MANAGER_TOO_LONG = "Too long: may not be more than 128 bytes"
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,8 @@ class ApiServer:
         if head == "api":
             if len(parts) == 1:
                 self._only_get(request)
+                if discovery.wants_aggregated(request.headers.get("Accept")):
+                    return self._aggregated(discovery.aggregated(self.api.registry, core=True))
                 return self._json(discovery.api_versions(self.address))
             if parts[1] != "v1":
                 raise errors.no_route()
@@ -175,6 +181,8 @@ class ApiServer:
             registry = self.api.registry
             if len(parts) == 1:
                 self._only_get(request)
+                if discovery.wants_aggregated(request.headers.get("Accept")):
+                    return self._aggregated(discovery.aggregated(registry, core=False))
                 return self._json(discovery.api_group_list(registry))
             if len(parts) == 2:
                 self._only_get(request)
@@ -199,6 +207,12 @@ class ApiServer:
             raise errors.no_route()
         response = self._json(document)
         response.headers["Cache-Control"] = "no-cache, private"
+        return response
+
+    def _aggregated(self, document: Json) -> web.Response:
+        response = self._json(document)
+        response.headers["Content-Type"] = discovery.AGGREGATED
+        response.headers["Vary"] = "Accept"
         return response
 
     def _only_get(self, request: web.Request) -> None:
@@ -472,7 +486,21 @@ class ApiServer:
                 f'fieldValidation: Invalid value: "{validation}": fieldValidation must be one of '
                 '"Ignore", "Strict", "Warn"'
             )
-        return WriteOptions(dry_run=bool(dry), field_validation=validation)
+        manager = request.query.get("fieldManager", "")
+        if len(manager) > 128:
+            raise errors.invalid(
+                "meta.k8s.io",
+                "PatchOptions" if request.method == "PATCH" else "UpdateOptions",
+                "",
+                [errors.Cause("FieldValueTooLong", MANAGER_TOO_LONG, "fieldManager")],
+            )
+        return WriteOptions(
+            dry_run=bool(dry),
+            field_validation=validation,
+            field_manager=manager,
+            user_agent=request.headers.get("User-Agent", ""),
+            force=parse_bool(request.query, "force"),
+        )
 
     async def _body(self, request: web.Request) -> Any:
         raw = await request.read()
@@ -482,6 +510,8 @@ class ApiServer:
                 return yaml.safe_load(raw)
             if media in ("application/json", "application/octet-stream", "text/plain"):
                 return json.loads(raw) if raw.strip() else None
+            if media == protobuf.MEDIA_TYPE:
+                return protobuf.decode(raw)
         except (ValueError, yaml.YAMLError) as exc:
             raise errors.bad_request(f"error decoding the request body: {exc}") from None
         raise errors.unsupported_media_type(media, ["application/json", "application/yaml"])

@@ -389,6 +389,187 @@ BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
 }
 
 
+def _at(obj: Json, *keys: str) -> Any:
+    found: Any = obj
+    for key in keys:
+        found = found.get(key) if isinstance(found, dict) else None
+    return found
+
+
+def _count(*keys: str) -> Callable[[Json, datetime.datetime], int]:
+    """An integer status field, 0 when unset (Go's zero value)."""
+    return lambda o, _: int(_at(o, *keys) or 0)
+
+
+def _length(*fields: str) -> Callable[[Json, datetime.datetime], int]:
+    return lambda o, _: sum(len(o.get(f) or ()) for f in fields)
+
+
+def _selector(labels: Any) -> str:
+    """``labels.SelectorFromSet(...).String()``: sorted ``k=v`` pairs, or ``<none>``."""
+    if not isinstance(labels, dict) or not labels:
+        return "<none>"
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def _label_selector(selector: Any) -> str:
+    """``metav1.FormatLabelSelector``: matchLabels, then matchExpressions."""
+    if not isinstance(selector, dict):
+        return "<none>"
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        values = ",".join(expr.get("values") or [])
+        operator = str(expr.get("operator", "")).lower()
+        key = expr.get("key", "")
+        if operator in ("in", "notin"):
+            parts.append(f"{key} {operator} ({values})")
+        elif operator == "exists":
+            parts.append(key)
+        else:
+            parts.append(f"!{key}")
+    return ",".join(parts) or "<none>"
+
+
+def _pod_template(field_name: str) -> Callable[[Json, datetime.datetime], str]:
+    def cell(obj: Json, _: datetime.datetime) -> str:
+        containers = _at(obj, "spec", "template", "spec", "containers") or []
+        return ",".join(str(c.get(field_name, "")) for c in containers)
+
+    return cell
+
+
+def _int_or_string(value: Any) -> str:
+    return "N/A" if value is None else str(value)
+
+
+def _role_ref(kind: str) -> Callable[[Json, datetime.datetime], str]:
+    def cell(obj: Json, _: datetime.datetime) -> str:
+        return f"{kind}/{_at(obj, 'roleRef', 'name') or ''}"
+
+    return cell
+
+
+def _subjects(kind: str) -> Callable[[Json, datetime.datetime], str]:
+    def cell(obj: Json, _: datetime.datetime) -> str:
+        names = [
+            (f"{s.get('namespace')}/{s.get('name')}" if kind == "ServiceAccount" else s.get("name"))
+            for s in obj.get("subjects") or []
+            if isinstance(s, dict) and s.get("kind") == kind
+        ]
+        return ", ".join(str(n) for n in names)
+
+    return cell
+
+
+def _pod_ready(pod: Json, _: datetime.datetime) -> str:
+    statuses = _at(pod, "status", "containerStatuses") or []
+    ready = sum(1 for c in statuses if isinstance(c, dict) and c.get("ready"))
+    return f"{ready}/{len(_at(pod, 'spec', 'containers') or [])}"
+
+
+CREATED_AT = Column(
+    "Created At",
+    "date",
+    lambda o, _: _rfc3339(_meta(o).get("creationTimestamp")),
+    description="CreationTimestamp is a timestamp representing the server time when "
+    "this object was created.",
+)
+CONTAINERS = Column("Containers", "string", _pod_template("name"), priority=1)
+IMAGES = Column("Images", "string", _pod_template("image"), priority=1)
+SELECTOR = Column(
+    "Selector", "string", lambda o, _: _label_selector(_at(o, "spec", "selector")), priority=1
+)
+BINDING_WIDE = [
+    Column("Users", "string", _subjects("User"), priority=1),
+    Column("Groups", "string", _subjects("Group"), priority=1),
+    Column("ServiceAccounts", "string", _subjects("ServiceAccount"), priority=1),
+]
+RBAC = "rbac.authorization.k8s.io"
+# The kinds ``kubectl apply -k manifests/`` installs, with kube-apiserver's printers
+# (pkg/printers/internalversion/printers.go): the same columns, names and cells.
+WORKLOAD_COLUMNS: dict[tuple[str, str], list[Column]] = {
+    ("apps", "deployments"): [
+        NAME,
+        Column(
+            "Ready",
+            "string",
+            lambda o, _: (
+                f"{_at(o, 'status', 'readyReplicas') or 0}/{_at(o, 'spec', 'replicas') or 0}"
+            ),
+        ),
+        Column("Up-to-date", "integer", _count("status", "updatedReplicas")),
+        Column("Available", "integer", _count("status", "availableReplicas")),
+        AGE,
+        CONTAINERS,
+        IMAGES,
+        SELECTOR,
+    ],
+    ("apps", "daemonsets"): [
+        NAME,
+        Column("Desired", "integer", _count("status", "desiredNumberScheduled")),
+        Column("Current", "integer", _count("status", "currentNumberScheduled")),
+        Column("Ready", "integer", _count("status", "numberReady")),
+        Column("Up-to-date", "integer", _count("status", "updatedNumberScheduled")),
+        Column("Available", "integer", _count("status", "numberAvailable")),
+        Column(
+            "Node Selector",
+            "string",
+            lambda o, _: _selector(_at(o, "spec", "template", "spec", "nodeSelector")),
+        ),
+        AGE,
+        CONTAINERS,
+        IMAGES,
+        SELECTOR,
+    ],
+    ("policy", "poddisruptionbudgets"): [
+        NAME,
+        Column(
+            "Min Available", "string", lambda o, _: _int_or_string(_at(o, "spec", "minAvailable"))
+        ),
+        Column(
+            "Max Unavailable",
+            "string",
+            lambda o, _: _int_or_string(_at(o, "spec", "maxUnavailable")),
+        ),
+        Column("Allowed Disruptions", "integer", _count("status", "disruptionsAllowed")),
+        AGE,
+    ],
+    ("", "secrets"): [
+        NAME,
+        Column("Type", "string", lambda o, _: o.get("type", "")),
+        Column("Data", "string", _length("data")),
+        AGE,
+    ],
+    ("", "configmaps"): [NAME, Column("Data", "string", _length("data", "binaryData")), AGE],
+    ("", "serviceaccounts"): [NAME, Column("Secrets", "string", _length("secrets")), AGE],
+    ("", "pods"): [
+        NAME,
+        Column("Ready", "string", _pod_ready),
+        Column("Status", "string", lambda o, _: _at(o, "status", "phase") or "Pending"),
+        Column(
+            "Restarts",
+            "string",
+            lambda o, _: sum(
+                int(c.get("restartCount") or 0)
+                for c in _at(o, "status", "containerStatuses") or []
+                if isinstance(c, dict)
+            ),
+        ),
+        AGE,
+    ],
+    (RBAC, "roles"): [NAME, CREATED_AT],
+    (RBAC, "clusterroles"): [NAME, CREATED_AT],
+    (RBAC, "rolebindings"): [NAME, Column("Role", "string", _role_ref("Role")), AGE, *BINDING_WIDE],
+    (RBAC, "clusterrolebindings"): [
+        NAME,
+        Column("Role", "string", _role_ref("ClusterRole")),
+        AGE,
+        *BINDING_WIDE,
+    ],
+}
+BUILTIN_COLUMNS.update(WORKLOAD_COLUMNS)
+
+
 def _rfc3339(value: Any) -> str:
     parsed = parse_time(value) if isinstance(value, str) else None
     return parsed.strftime("%Y-%m-%dT%H:%M:%SZ") if parsed else ""
