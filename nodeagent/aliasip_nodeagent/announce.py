@@ -51,6 +51,17 @@ def _inet6() -> Any:
     return inet6
 
 
+def decode(data: bytes) -> Packet:
+    """A frame heard on the wire, parsed. scapy binds IPv6 to its ethertype only once
+    its IPv6 layers are imported, which happens lazily here: parsed before that, an
+    IPv6 frame is Ether / Raw and no neighbour advertisement is ever recognised (a DAD
+    probe that hears the holder's answer and takes the address anyway)."""
+    if data[12:14] == b"\x86\xdd":
+        _inet6()
+    frame: Packet = Ether(data)
+    return frame
+
+
 def conflicting_mac(frame: Packet, ip: IPAddress, own_mac: str) -> str | None:
     """The MAC of another host that *claims* ``ip`` in ``frame``, else None.
 
@@ -163,7 +174,7 @@ class Announcer:
             data, address = sock.recvfrom(MAX_FRAME)
             if address[2] == PACKET_OUTGOING:
                 continue
-            other = conflicting_mac(Ether(data), ip, mac)
+            other = conflicting_mac(decode(data), ip, mac)
             if other:
                 return ProbeResult(conflict_mac=other, waited_s=time.monotonic() - start)
         return ProbeResult(conflict_mac=None, waited_s=time.monotonic() - start)
@@ -204,7 +215,7 @@ class Announcer:
                 data, address = sock.recvfrom(MAX_FRAME)
                 if address[2] == PACKET_OUTGOING:
                     continue
-                frame_ = Ether(data)
+                frame_ = decode(data)
                 said = claimed(frame_)
                 if said is None or said not in asked or said in heard:
                     continue
