@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import shlex
 import tomllib
 from dataclasses import dataclass
@@ -75,16 +76,50 @@ def containers(base: list[Obj]) -> list[Obj]:
     return found
 
 
-def test_every_stage_is_python_3_11_slim() -> None:
+def _base_argument() -> str:
+    """The default of ``ARG BASE`` (before the first FROM)."""
+    args = [ins.argument for ins in dockerfile() if ins.keyword == "ARG"]
+    defaults = [a.split("=", 1)[1] for a in args if a.startswith("BASE=")]
+    assert len(defaults) == 1, args
+    return defaults[0]
+
+
+def test_every_stage_is_the_one_base() -> None:
+    """Both stages build on ``ARG BASE`` (./dev image passes its debootstrap base), so
+    the virtualenv's interpreter path and version are the runtime stage's."""
     bases = [ins.argument.split()[0] for ins in dockerfile() if ins.keyword == "FROM"]
-    assert bases and all(b == "python:3.11-slim" for b in bases), bases
+    assert bases and all(b == "${BASE}" for b in bases), bases
+    first = dockerfile()[0]  # an ARG before the first FROM is what FROM may use
+    assert first.keyword == "ARG" and first.argument.startswith("BASE=")
+
+
+def test_the_registry_base_is_debian_bookworm_slim_pinned_by_digest() -> None:
+    """Debian 12, whose python3 is 3.11 (pyproject's requires-python), by digest: a tag
+    moves, a digest does not."""
+    image, _, digest = _base_argument().partition("@")
+    assert image == "debian:bookworm-slim"
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), digest
+
+
+def test_the_debootstrap_base_is_the_same_release() -> None:
+    assert re.search(r"^SUITE=bookworm\b", (REPO / "dev").read_text(), re.MULTILINE)
 
 
 def test_the_project_is_pip_installed() -> None:
     runs = [ins.argument for ins in dockerfile() if ins.keyword == "RUN"]
     installs = [shlex.split(run) for run in runs if "pip install" in run]
-    assert len(installs) == 1, installs
-    assert "." in installs[0]
+    assert [i for i in installs if "." in i] == [installs[-1]], installs
+    assert "--no-deps" in installs[-1]
+
+
+def test_the_final_stage_has_no_pip_and_no_lab() -> None:
+    """pip and setuptools are uninstalled from the virtualenv before it is copied, the
+    lab's console script deleted (.dockerignore leaves lab/ out of the context)."""
+    build = " ".join(ins.argument for ins in dockerfile()[: len(dockerfile()) - len(final_stage())])
+    assert "pip uninstall --yes" in build and "setuptools pip" in build
+    assert "rm /opt/aliasip/bin/aliasip-lab" in build
+    assert "lab" in (REPO / ".dockerignore").read_text().splitlines()
+    assert not any("pip install" in ins.argument for ins in final_stage())
 
 
 def test_the_default_user_is_not_root_and_is_the_operators() -> None:
