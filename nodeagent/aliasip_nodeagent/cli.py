@@ -9,7 +9,7 @@
                       [--announce-refresh S] [--address-lifetime S] [--handover S]
                       [--heartbeat-keys DIR] [--heartbeat-port PORT]
                       [--heartbeat-interval-ms MS] [--heartbeat-misses N]
-                      [--mute-window-ms MS]
+                      [--mute-window-ms MS] [--health-port PORT] [--health-address ADDR]
 
 ``run`` is the daemon (a DaemonSet's container): it follows the AliasIPs' status through
 the Kubernetes API and runs until SIGTERM, which leaves the aliases in place.
@@ -124,6 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="ms a dead or frozen agent's aliases may keep answering (nftables, the fine "
         "dead-man switch; default: heartbeat interval x (misses - 1), at least 50; 0: off, "
         "the address lifetime alone)",
+    )
+    run.add_argument(
+        "--health-port",
+        type=int,
+        default=0,
+        help="TCP port of /livez and /readyz, served on the agent's event loop (0: off; the "
+        "DaemonSet uses 7948)",
+    )
+    run.add_argument(
+        "--health-address",
+        default="127.0.0.1",
+        help="address the health endpoint listens on (default: loopback; the agent runs in "
+        "the host's network, and kubelet probes 127.0.0.1)",
     )
     run.add_argument("--api-timeout", type=float, default=2.0, help="seconds per API call")
     run.add_argument("--log-level", default="INFO")

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -87,6 +88,8 @@ class DeadMan:
         self._fewer = fewer
         self._failing = False
         self._last_count = 0
+        # When a renewal last succeeded (monotonic): the kernel answers (health's /readyz).
+        self.renewed_at: float | None = None
         self.mute = mute
         self._dataplane = dataplane if dataplane is not None else asyncio.Lock()
         self._refresher: Refresher | None = None
@@ -109,6 +112,7 @@ class DeadMan:
         if self._failing:
             log.info(kv("lifetime-renewed", node=self.node, aliases=count))
         self._failing = False
+        self.renewed_at = time.monotonic()
         if count < self._last_count and self._fewer is not None:
             self._fewer()
         self._last_count = count

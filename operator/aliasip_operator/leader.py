@@ -177,6 +177,10 @@ class LeaderElector:
         self._lease: dict[str, Any] | None = None
         self._seen: tuple[tuple[str | None, str | None, str | None], float] | None = None
         self.last_renewed: float | None = None
+        # For the probes (``probes``): when a round last started, and when the API last
+        # answered one (a read, a write, or a refusal: all prove the API reachable).
+        self.tried_at: float | None = None
+        self.answered_at: float | None = None
         self.stop = threading.Event()
         self._keeper: threading.Thread | None = None
 
@@ -187,11 +191,13 @@ class LeaderElector:
     def try_once(self) -> bool:
         """One round: read (unless we hold a fresh copy), judge, write. True if we lead."""
         started = self._clock()
+        self.tried_at = started
         timeout = self.timings.call_timeout_s
         try:
             lease = self._lease
             if lease is None or not self.leading:
                 lease = self.api.get_lease(self.namespace, self.name, timeout_s=timeout)
+                self.answered_at = started
             record = parse_record(lease) if lease is not None else None
             if record is not None and (self._seen is None or self._seen[0] != record.fingerprint):
                 self._seen = (record.fingerprint, started)
@@ -215,6 +221,7 @@ class LeaderElector:
                 written = self.api.replace_lease(self.namespace, body, timeout_s=timeout)
         except ApiError as exc:
             # 409: another candidate wrote first (or our copy was stale): read it next time.
+            self.answered_at = started
             self._lease = None
             log.info("lease write refused", extra={"lease": self.name, "error": str(exc)})
             return False
@@ -228,7 +235,7 @@ class LeaderElector:
                 extra={"lease": self.name, "identity": self.identity, "how": verdict.value},
             )
         self._lease = written
-        self.last_renewed = started
+        self.last_renewed = self.answered_at = started
         return True
 
     def acquire(self) -> bool:

@@ -2,8 +2,9 @@
 
 Lifecycle, and why it is this simple:
 
-1. Serve ``/healthz`` at once: the standby is healthy too (it is ready to lead), so the
-   Deployment's probes never restart a replica for merely waiting.
+1. Serve ``/livez`` and ``/readyz`` at once (``probes``): the standby is live and ready
+   too (it is fit to lead), so the Deployment's probes never restart a replica for merely
+   waiting; once kopf runs, they are answered on kopf's own event loop.
 2. With ``--leader-elect``, block until this process holds the Lease
    ``--leader-election-namespace``/``--leader-election-lease`` (identity: ``POD_NAME``).
 3. Wait for the AliasIP CRD (kopf's CRD scanning is off, see ``handlers.configure``).
@@ -30,7 +31,6 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 
@@ -46,6 +46,7 @@ from aliasip_operator.kube import (
     load_configuration,
 )
 from aliasip_operator.leader import LeaderElector
+from aliasip_operator.probes import HealthServer, Probes
 
 EXIT_LOST_LEADERSHIP = 3
 CRD_NAME = "aliasips.aliasip.io"
@@ -87,31 +88,6 @@ def configure_logging(level: str) -> None:
     logging.getLogger("kopf.objects").setLevel(max(root.level, logging.WARNING))
 
 
-class Health:
-    """``GET /healthz`` answers 200 with this replica's role while the process runs."""
-
-    def __init__(self, port: int) -> None:
-        self.role = "standby"
-        health = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # http.server's naming
-                ok = self.path.split("?")[0] == "/healthz"
-                body = json.dumps({"status": "ok", "role": health.role}) if ok else "not found"
-                self.send_response(200 if ok else 404)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body.encode())
-
-            def log_message(self, *args: Any) -> None:  # probes every few seconds: quiet
-                pass
-
-        self.server = ThreadingHTTPServer(("", port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, name="healthz", daemon=True).start()
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="aliasip-operator", description=__doc__.split("\n")[0])
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster)")
@@ -142,7 +118,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="aliasip-system",
         help="namespace of the agents' Leases aliasip-agent-<node>",
     )
-    parser.add_argument("--health-port", type=int, default=8080, help="0: any free port")
+    parser.add_argument(
+        "--health-port",
+        type=int,
+        default=8080,
+        help="TCP port of /livez, /readyz and /healthz (= /livez); 0: any free port",
+    )
     parser.add_argument("--log-level", default="info")
     return parser.parse_args(argv)
 
@@ -173,7 +154,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level)
     api = KubeApi(load_configuration(args.kubeconfig))
-    health = Health(args.health_port)
+    elector: LeaderElector | None = None
+    if args.leader_elect:
+        elector = LeaderElector(
+            api, args.leader_election_namespace, args.leader_election_lease, args.identity
+        )
+    # With the election Lease in the namespace kopf watches, its renewals are the Lease
+    # watch's heartbeat (probes).
+    same = args.leader_election_namespace == args.agent_lease_namespace
+    probes = Probes(elector, lease_events_expected=same)
+    health = HealthServer(probes, args.health_port)
     log.info(
         "starting", extra={"identity": args.identity, "healthPort": health.port, "pid": os.getpid()}
     )
@@ -185,21 +175,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if elector is not None:
             elector.stop.set()
 
-    elector: LeaderElector | None = None
-    if args.leader_elect:
-        elector = LeaderElector(
-            api, args.leader_election_namespace, args.leader_election_lease, args.identity
-        )
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     if elector is not None:
         if not elector.acquire():
             return 0
         elector.keep(on_lost=_lost)
+    probes.starting()
     try:
         if not wait_for_crd(api, stop):
             return 0
-        health.role = "leader"
         log.info("leading", extra={"identity": args.identity, "since": time.time()})
         ctx = handlers.Context(
             api,
@@ -211,9 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         kopf.run(
             standalone=True,
             namespaces=[args.agent_lease_namespace],
-            memo=kopf.Memo(context=ctx),
+            memo=kopf.Memo(context=ctx, probes=probes),
         )
     finally:
+        probes.stopping()
         if elector is not None:
             elector.release()
     return 0

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from aliasip_operator.kube import EVENTS_NAMESPACE, EVENTS_NAMESPACES
+from aliasip_operator.probes import LOOP_ANSWER_S
 from tests.manifests.kustomize import Obj
 
 AGENT = ("DaemonSet", "aliasip-agent")
@@ -74,10 +75,10 @@ FACTS: list[Fact] = [
         ),
     ),
     (
-        "agent-heartbeat-port",
+        "agent-ports",
         AGENT,
-        lambda w: [(p["containerPort"], p["protocol"]) for p in container(w)["ports"]],
-        [(7947, "UDP")],
+        lambda w: [(p["name"], p["containerPort"], p["protocol"]) for p in container(w)["ports"]],
+        [("heartbeat", 7947, "UDP"), ("health", 7948, "TCP")],
     ),
     (
         "agent-caps-added",
@@ -117,9 +118,24 @@ FACTS: list[Fact] = [
             "run",
             "--node",
             "$(NODE_NAME)",
+            "--health-port",
+            "7948",
+            "--health-address",
+            "127.0.0.1",
             "--heartbeat-keys",
             "/etc/aliasip/heartbeat",
         ],
+    ),
+    # agent: probed on the node's loopback, on the port its flag names
+    (
+        "agent-probes",
+        AGENT,
+        lambda w: [
+            (get["host"], get["path"], get["port"])
+            for kind in ("livenessProbe", "readinessProbe")
+            for get in [container(w)[kind]["httpGet"]]
+        ],
+        [("127.0.0.1", "/livez", "health"), ("127.0.0.1", "/readyz", "health")],
     ),
     (
         "agent-tolerates-every-taint",
@@ -193,6 +209,15 @@ FACTS: list[Fact] = [
             [p["name"] for p in container(w)["ports"]],
         ),
         ("health", "health", ["health"]),
+    ),
+    (
+        "operator-probe-paths",
+        OPERATOR,
+        lambda w: (
+            container(w)["livenessProbe"]["httpGet"]["path"],
+            container(w)["readinessProbe"]["httpGet"]["path"],
+        ),
+        ("/livez", "/readyz"),
     ),
     ("operator-non-root", OPERATOR, lambda w: pod(w)["securityContext"]["runAsNonRoot"], True),
     ("operator-uid-not-0", OPERATOR, lambda w: pod(w)["securityContext"]["runAsUser"] != 0, True),
@@ -287,3 +312,48 @@ def test_selector_matches_the_pod_template(
     selector = obj["spec"]["selector"]["matchLabels"]
     labels = obj["spec"]["template"]["metadata"]["labels"]
     assert selector.items() <= labels.items()
+
+
+# Ports other node components and common add-ons hold on every node (the agent is in the
+# host's network): kubelet, kube-proxy, MetalLB (metrics, memberlist), node-exporter.
+NODE_PORTS = {("TCP", 10248), ("TCP", 10250), ("TCP", 10256), ("TCP", 7472), ("TCP", 7946),
+              ("UDP", 7946), ("TCP", 9100)}  # fmt: skip
+
+
+def _flag(args: list[str], name: str) -> str:
+    assert args.count(name) == 1, name
+    return args[args.index(name) + 1]
+
+
+def test_the_agents_health_flags_match_its_declared_port_and_probes(
+    by_key: dict[tuple[str, str], Obj],
+) -> None:
+    """The port the agent listens on is the one declared and probed, on the address the
+    probes ask (loopback: nothing on the node's network reaches it), and it is free of
+    the ports other node components hold."""
+    agent = container(by_key[AGENT])
+    ports = {p["name"]: p for p in agent["ports"]}
+    health = ports["health"]
+    assert int(_flag(agent["args"], "--health-port")) == health["containerPort"]
+    assert health["hostPort"] == health["containerPort"]  # hostNetwork: the node's port
+    assert _flag(agent["args"], "--health-address") == "127.0.0.1"
+    assert agent["livenessProbe"]["httpGet"]["host"] == "127.0.0.1"
+    taken = {(p["protocol"], p["containerPort"]) for p in agent["ports"]}
+    assert len(taken) == len(agent["ports"])
+    assert not taken & NODE_PORTS
+
+
+@pytest.mark.parametrize("workload", WORKLOADS, ids=WORKLOAD_IDS)
+def test_probes_answer_within_their_timeout_and_liveness_is_patient(
+    by_key: dict[tuple[str, str], Obj], workload: tuple[str, str]
+) -> None:
+    """Liveness restarts: never for less than 30 s of consecutive failures, and the
+    operator's kopf loop bound (1 s, probes.LOOP_ANSWER_S) fits in the timeout. The
+    agent, whose restart under load is the costlier, waits a minute."""
+    live = container(by_key[workload])["livenessProbe"]
+    ready = container(by_key[workload])["readinessProbe"]
+    patience = live["periodSeconds"] * live["failureThreshold"]
+    assert patience >= (60 if workload == AGENT else 30)
+    assert live["timeoutSeconds"] > LOOP_ANSWER_S
+    assert ready["timeoutSeconds"] > LOOP_ANSWER_S
+    assert ready["periodSeconds"] <= live["periodSeconds"]
