@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
+from aliasip_api.healthz import Check, render
 from aliasip_nodeagent.logfmt import kv
 
 log = logging.getLogger("aliasip.agent")
@@ -62,17 +63,6 @@ class AgentFacts:
     lease_fresh_s: float  # a renewal older than this is a cut-off (duration - margin)
     kernel_stale_s: float = KERNEL_STALE_S
     dataplane_stuck_s: float = DATAPATH_STUCK_S
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-    def line(self) -> str:
-        mark, verdict = ("+", "ok") if self.ok else ("-", "failed")
-        return f"[{mark}]{self.name} {verdict}: {self.detail}"
 
 
 def _ago(now: float, then: float) -> str:
@@ -120,17 +110,6 @@ def ready_checks(facts: AgentFacts, now: float) -> list[Check]:
     else:
         checks.append(Check("aliasips", False, "the first list has not arrived"))
     return checks
-
-
-def render(endpoint: str, checks: list[Check], verbose: bool) -> tuple[int, str]:
-    """The status and the body (kube-apiserver's format): ``ok``, or every check and
-    the verdict when one failed or ``verbose`` asked for them."""
-    ok = all(c.ok for c in checks)
-    if ok and not verbose:
-        return 200, "ok\n"
-    lines = [c.line() for c in checks]
-    lines.append(f"{endpoint} check {'passed' if ok else 'failed'}")
-    return (200 if ok else 503), "\n".join(lines) + "\n"
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -42,13 +42,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import kopf
+
+from aliasip_api.healthz import Check, render
 
 log = logging.getLogger(__name__)
 
@@ -75,28 +76,6 @@ class Elector(Protocol):
     tried_at: float | None
     answered_at: float | None
     last_renewed: float | None
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-    def line(self) -> str:
-        mark, verdict = ("+", "ok") if self.ok else ("-", "failed")
-        return f"[{mark}]{self.name} {verdict}: {self.detail}"
-
-
-def render(endpoint: str, checks: list[Check], verbose: bool) -> tuple[int, str]:
-    """The status and body: ``ok``, or every check and the verdict when one failed or
-    ``verbose`` asked for them (kube-apiserver's ``/livez`` format)."""
-    ok = all(c.ok for c in checks)
-    if ok and not verbose:
-        return 200, "ok\n"
-    lines = [c.line() for c in checks]
-    lines.append(f"{endpoint} check {'passed' if ok else 'failed'}")
-    return (200 if ok else 503), "\n".join(lines) + "\n"
 
 
 def _ago(now: float, then: float) -> str:

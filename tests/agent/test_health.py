@@ -16,16 +16,15 @@ from dataclasses import dataclass, replace
 
 import pytest
 
+from aliasip_api.healthz import Check, render
 from aliasip_nodeagent.cli import build_parser, main
 from aliasip_nodeagent.daemon import Agent, Settings
 from aliasip_nodeagent.health import (
     AgentFacts,
-    Check,
     HealthServer,
     listen,
     live_checks,
     ready_checks,
-    render,
 )
 from aliasip_nodeagent.service import health_facts
 from aliasip_nodeagent.timedexecutor import TimedExecutor

@@ -18,9 +18,9 @@ from typing import Any
 import kopf
 import pytest
 
+from aliasip_api.healthz import Check
 from aliasip_operator.probes import (
     LEASE_WATCH_STALE_S,
-    Check,
     HealthServer,
     Phase,
     Probes,
