@@ -169,11 +169,13 @@ class Client:
         accept: str | None = "application/json",
         params: dict[str, Any] | None = None,
         raw: bytes | None = None,
+        extra_headers: dict[str, str] | None = None,
     ) -> Reply:
         conn = _NsConnection(self.host, self.port, self.namespace, self.timeout)
         try:
             data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
             headers = {"Content-Type": content_type} if data is not None else {}
+            headers.update(extra_headers or {})
             if accept:
                 headers["Accept"] = accept
             conn.request(method, _url(path, params), body=data, headers=headers)

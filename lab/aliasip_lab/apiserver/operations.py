@@ -705,7 +705,9 @@ class Api:
                 warnings += [f'unknown field "{u}"' for u in unknown]
         metadata = obj["metadata"]
         causes = validation.validate_metadata(
-            metadata, dns_label_name=rt.group_resource == NAMESPACES
+            metadata,
+            dns_label_name=rt.group_resource == NAMESPACES,
+            path_segment_name=rt.group == "rbac.authorization.k8s.io",
         )
         if rt.is_custom:
             causes += schema.validate(obj, rt.schema)

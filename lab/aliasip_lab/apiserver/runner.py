@@ -34,6 +34,7 @@ from typing import TypeVar
 import yaml
 from aiohttp import web
 
+from aliasip_lab.apiserver.access import Access
 from aliasip_lab.apiserver.journal import StateJournal
 from aliasip_lab.apiserver.operations import Api
 from aliasip_lab.apiserver.server import ApiServer, ServerOptions
@@ -55,6 +56,8 @@ class Settings:
     watch_queue: int = 10_000
     # Keep objects across restarts in this file (as etcd keeps them for kube-apiserver).
     state: Path | None = None
+    # Authentication and RBAC (``--authorization-mode RBAC``); None: no checks at all.
+    access: Access | None = None
 
 
 @dataclass
@@ -99,6 +102,8 @@ async def serve(sock: socket.socket, settings: Settings = Settings()) -> AsyncIt
         journal.start(store)
         store.journal = journal.append
     api = Api(store, event_ttl_s=settings.event_ttl_s)
+    if settings.access is not None:
+        settings.access.bootstrap(api)
     server = ApiServer(
         api,
         ServerOptions(
@@ -106,6 +111,7 @@ async def serve(sock: socket.socket, settings: Settings = Settings()) -> AsyncIt
             min_request_timeout_s=settings.min_request_timeout_s,
             watch_queue=settings.watch_queue,
         ),
+        settings.access,
     )
     host, port = sock.getsockname()[:2]
     server.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -208,14 +214,15 @@ class ServerThread:
 # --------------------------------------------------------------------------- process
 
 
-def kubeconfig(url: str, namespace: str = "default") -> str:
-    """A kubeconfig for ``url``: one cluster, one user without credentials, one context."""
+def kubeconfig(url: str, namespace: str = "default", token: str | None = None) -> str:
+    """A kubeconfig for ``url``: one cluster, one user (with ``token``, else without
+    credentials), one context."""
     return yaml.safe_dump(
         {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "aliasip-lab", "cluster": {"server": url}}],
-            "users": [{"name": "aliasip-lab", "user": {}}],
+            "users": [{"name": "aliasip-lab", "user": {"token": token} if token else {}}],
             "contexts": [
                 {
                     "name": "aliasip-lab",
@@ -233,13 +240,13 @@ def kubeconfig(url: str, namespace: str = "default") -> str:
     )
 
 
-def write_kubeconfig(path: Path, url: str) -> None:
+def write_kubeconfig(path: Path, url: str, token: str | None = None) -> None:
     """Write atomically: a client polling for the file never reads half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as out:
-            out.write(kubeconfig(url))
+            out.write(kubeconfig(url, token=token))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -263,7 +270,8 @@ def parse_listen(text: str) -> tuple[str, int]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="aliasip-lab apiserver",
-        description="The lab's embedded Kubernetes API server (plain http, no auth).",
+        description="The lab's embedded Kubernetes API server (plain http; no checks unless "
+        "--authorization-mode RBAC).",
     )
     parser.add_argument(
         "--listen", required=True, metavar="ADDR:PORT", help="port 0: any free port"
@@ -288,12 +296,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="PATH",
         help="keep objects in this file across restarts (default: in memory only)",
     )
+    parser.add_argument(
+        "--authorization-mode",
+        choices=("AlwaysAllow", "RBAC"),
+        default="AlwaysAllow",
+        help="RBAC: authenticate every request and authorize it as kube-apiserver does",
+    )
+    parser.add_argument(
+        "--token-auth-file",
+        type=Path,
+        metavar="PATH",
+        help="static tokens (token,user,uid[,groups]); default: a fresh admin token, "
+        "written into --kubeconfig",
+    )
+    parser.add_argument(
+        "--service-account-key-file",
+        type=Path,
+        metavar="PATH",
+        help="at least 32 bytes that sign service-account tokens; default: fresh ones",
+    )
+    parser.add_argument(
+        "--anonymous-auth",
+        choices=("true", "false"),
+        default="true",
+        help="requests without a token are system:anonymous (else 401)",
+    )
     args = parser.parse_args(argv)
     try:
         host, port = parse_listen(args.listen)
         if args.history < 1 or args.bookmark_interval <= 0 or args.min_request_timeout <= 0:
             raise ValueError(
                 "--history, --bookmark-interval and --min-request-timeout must be positive"
+            )
+        access = None
+        if args.authorization_mode == "RBAC":
+            access = Access.create(
+                args.token_auth_file, args.service_account_key_file, args.anonymous_auth == "true"
             )
         sock = listen_socket(host, port)
     except (ValueError, OSError) as exc:
@@ -305,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         min_request_timeout_s=args.min_request_timeout,
         event_ttl_s=args.event_ttl,
         state=args.state,
+        access=access,
     )
     try:
         asyncio.run(_serve_until_signalled(sock, settings, args.kubeconfig))
@@ -322,6 +361,7 @@ async def _serve_until_signalled(
         loop.add_signal_handler(signum, stop.set)
     async with serve(sock, settings) as running:
         if config is not None:
-            write_kubeconfig(config, running.url)
+            admin = settings.access.admin if settings.access is not None else None
+            write_kubeconfig(config, running.url, admin.token if admin is not None else None)
         print(f"serving {running.url}", flush=True)
         await stop.wait()

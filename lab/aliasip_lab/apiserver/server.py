@@ -39,6 +39,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from aliasip_lab.apiserver import discovery, errors, openapi, protobuf
+from aliasip_lab.apiserver.access import Access, is_auth_endpoint
 from aliasip_lab.apiserver.errors import ApiError
 from aliasip_lab.apiserver.operations import Api, WriteOptions, parse_rv
 from aliasip_lab.apiserver.registry import NAMESPACES, ResourceType
@@ -117,10 +118,14 @@ class _WatchQueue:
 class ApiServer:
     """The aiohttp application around one ``Api``."""
 
-    def __init__(self, api: Api, options: ServerOptions = ServerOptions()) -> None:
+    def __init__(
+        self, api: Api, options: ServerOptions = ServerOptions(), access: Access | None = None
+    ) -> None:
         self.api = api
         self.options = options
         self.address = ""
+        # Authentication and RBAC in front of every handler (None: everyone may do all).
+        self.access = access
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -135,6 +140,10 @@ class ApiServer:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
+            if self.access is not None:
+                answered = await self._filter(request, self.access)
+                if answered is not None:
+                    return answered
             return await self._dispatch(request)
         except ApiError as error:
             return self._status(error)
@@ -153,6 +162,19 @@ class ApiServer:
         except Exception as exc:  # a bug: still answer the way kube-apiserver would
             log.exception("internal error on %s %s", request.method, request.path_qs)
             return self._status(errors.internal(repr(exc)))
+
+    async def _filter(self, request: web.Request, access: Access) -> web.StreamResponse | None:
+        """kube-apiserver's filters before any handler: who asks (401), as whom
+        (impersonation), may they (403); the review endpoints and TokenRequest, which
+        store nothing, are answered here (201)."""
+        query = {key: request.query.getall(key) for key in set(request.query.keys())}
+        admitted = access.admit(
+            self.api, request.method, request.path, query, request.headers.items()
+        )
+        if not is_auth_endpoint(admitted):
+            return None
+        body = await self._body(request)
+        return self._json(access.answer(self.api, admitted, body), 201)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]

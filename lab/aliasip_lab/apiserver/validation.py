@@ -60,11 +60,27 @@ def _q(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def validate_metadata(metadata: Json, dns_label_name: bool) -> list[Cause]:
-    """Causes for what is wrong with ``metadata`` (name already resolved)."""
+def path_segment_problems(name: str) -> list[str]:
+    """``path.IsValidPathSegmentName``: the rule for RBAC objects' names
+    (``ValidateRBACName``), which may hold ``:`` (``system:discovery``)."""
+    if name in (".", ".."):
+        return [f"may not be '{name}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
+
+
+def validate_metadata(
+    metadata: Json, dns_label_name: bool, path_segment_name: bool = False
+) -> list[Cause]:
+    """Causes for what is wrong with ``metadata`` (name already resolved).
+    ``path_segment_name``: the name follows ``path_segment_problems`` (RBAC kinds)."""
     causes: list[Cause] = []
     name = metadata.get("name")
-    if not name:
+    if name and isinstance(name, str) and path_segment_name:
+        causes += [
+            Cause("FieldValueInvalid", f"Invalid value: {_q(name)}: {why}", "metadata.name")
+            for why in path_segment_problems(name)
+        ]
+    elif not name:
         causes.append(
             Cause(
                 "FieldValueRequired",
