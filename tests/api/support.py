@@ -17,6 +17,7 @@ import json
 import queue
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -73,10 +74,26 @@ class _NsConnection(http.client.HTTPConnection):
             super().connect()
 
 
+class _NsTlsConnection(http.client.HTTPSConnection):
+    """The same over TLS (a server started with ``Settings.tls``)."""
+
+    def __init__(
+        self, host: str, port: int, namespace: str, timeout: float, context: ssl.SSLContext
+    ) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._namespace = namespace
+
+    def connect(self) -> None:
+        with netns(self._namespace):
+            super().connect()
+
+
 class Watch:
     """A watch stream read by a thread into a queue; every wait has a deadline."""
 
-    def __init__(self, conn: _NsConnection, response: http.client.HTTPResponse) -> None:
+    def __init__(
+        self, conn: _NsConnection | _NsTlsConnection, response: http.client.HTTPResponse
+    ) -> None:
         self.conn = conn
         self.response = response
         self.status = response.status
@@ -158,6 +175,12 @@ class Client:
     port: int
     namespace: str
     timeout: float = 10.0
+    tls: ssl.SSLContext | None = None
+
+    def _connection(self) -> _NsConnection | _NsTlsConnection:
+        if self.tls is not None:
+            return _NsTlsConnection(self.host, self.port, self.namespace, self.timeout, self.tls)
+        return _NsConnection(self.host, self.port, self.namespace, self.timeout)
 
     def request(
         self,
@@ -171,7 +194,7 @@ class Client:
         raw: bytes | None = None,
         extra_headers: dict[str, str] | None = None,
     ) -> Reply:
-        conn = _NsConnection(self.host, self.port, self.namespace, self.timeout)
+        conn = self._connection()
         try:
             data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
             headers = {"Content-Type": content_type} if data is not None else {}
@@ -200,7 +223,7 @@ class Client:
         return self.request("DELETE", path, body, params=params or None)
 
     def watch(self, path: str, accept: str = "application/json", **params: Any) -> Watch:
-        conn = _NsConnection(self.host, self.port, self.namespace, self.timeout)
+        conn = self._connection()
         conn.request("GET", _url(path, {"watch": "1", **params}), headers={"Accept": accept})
         response = conn.getresponse()
         if conn.sock is not None:
@@ -222,11 +245,13 @@ class ApiLab:
     server: ServerThread
     client: Client
     workdir: Path
+    token: str | None = None  # the admin's, when the server authenticates
+    ca: Path | None = None  # the server's CA, when it serves TLS
     kubeconfig: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.kubeconfig = self.workdir / "kubeconfig"
-        write_kubeconfig(self.kubeconfig, self.server.url)
+        write_kubeconfig(self.kubeconfig, self.server.url, self.token, self.ca)
 
     def kubectl(
         self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 30
@@ -263,7 +288,16 @@ def api_lab(settings: Settings = DEFAULT_SETTINGS) -> Iterator[ApiLab]:
             server = ServerThread(ADDRESS, 0, netns=namespace, settings=settings)
             try:
                 running = server.start()
-                yield ApiLab(namespace, server, Client(ADDRESS, running.port, namespace), workdir)
+                tls = settings.tls.client_context() if settings.tls is not None else None
+                admin = settings.access.admin if settings.access is not None else None
+                yield ApiLab(
+                    namespace,
+                    server,
+                    Client(ADDRESS, running.port, namespace, tls=tls),
+                    workdir,
+                    admin.token if admin is not None else None,
+                    settings.tls.ca if settings.tls is not None else None,
+                )
             finally:
                 server.stop()
         assert namespace not in existing_namespaces(), f"namespace left behind: {namespace}"

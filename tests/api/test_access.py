@@ -1,11 +1,9 @@
-"""Authentication and RBAC at the server's edge (``--authorization-mode RBAC``), over
-HTTP with bearer tokens as any client sends them: the admin token may do everything,
-anonymous requests see only the public paths, a service account's token (from the
-TokenRequest API) is held to the shipped RBAC with kube-apiserver's 403 message, access
-reviews and impersonation answer as in a cluster.
-
-kubectl itself sends no bearer token over plain HTTP, so the kubectl-driven checks
-(``kubectl auth can-i --as``) wait for the lab's API to serve TLS."""
+"""Authentication and RBAC at the server's edge (``--authorization-mode RBAC``, over
+TLS: clients send bearer tokens only there). The admin's kubeconfig installs the
+manifests with the real kubectl; anonymous requests see only the public paths; a service
+account's token (from the TokenRequest API) is held to the shipped RBAC with
+kube-apiserver's 403 message; access reviews, ``kubectl auth can-i --as`` and
+impersonation answer as in a cluster."""
 
 from __future__ import annotations
 
@@ -13,21 +11,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
 from aliasip_lab.apiserver.access import Access
 from aliasip_lab.apiserver.runner import Settings
-from tests.api.support import REPO, ApiLab, Reply, api_lab
+from aliasip_lab.apiserver.tls import make_serving_files
+from tests.api.support import ADDRESS, REPO, ApiLab, Reply, api_lab
 
 AGENT = "system:serviceaccount:aliasip-system:aliasip-agent"
-PATHS = {
-    "Namespace": "/api/v1/namespaces",
-    "ServiceAccount": "/api/v1/namespaces/{ns}/serviceaccounts",
-    "Role": "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles",
-    "RoleBinding": "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
-    "ClusterRole": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
-    "ClusterRoleBinding": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-}
 
 
 class Caller:
@@ -44,19 +34,14 @@ class Caller:
 
 
 @pytest.fixture(scope="module")
-def secured() -> Iterator[tuple[ApiLab, Caller]]:
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiLab, Caller]]:
+    tls = make_serving_files(tmp_path_factory.mktemp("pki"), [ADDRESS])
     access = Access.create()
     assert access.admin is not None
-    with api_lab(Settings(access=access)) as lab:
-        admin = Caller(lab, access.admin.token)
-        docs = [yaml.safe_load((REPO / "manifests" / "namespace.yaml").read_text())]
-        docs += list(yaml.safe_load_all((REPO / "manifests" / "agent-rbac.yaml").read_text()))
-        for doc in docs:
-            if doc and doc["kind"] in PATHS:
-                ns = doc["metadata"].get("namespace", "")
-                reply = admin.call("POST", PATHS[doc["kind"]].format(ns=ns), doc)
-                assert reply.status == 201, reply.body
-        yield lab, admin
+    with api_lab(Settings(access=access, tls=tls)) as lab:
+        assert lab.server.url.startswith("https://")
+        lab.kubectl("apply", "-k", str(REPO / "manifests"))  # the admin's kubeconfig
+        yield lab, Caller(lab, access.admin.token)
 
 
 def agent(lab: ApiLab, admin: Caller) -> Caller:
@@ -166,3 +151,40 @@ def test_impersonation_needs_the_impersonate_verb(secured: tuple[ApiLab, Caller]
     )
     assert reply.status == 403
     assert f'User "{AGENT}" cannot impersonate resource "users"' in reply.json["message"]
+
+
+def test_kubectl_auth_whoami_with_the_admins_kubeconfig(secured: tuple[ApiLab, Caller]) -> None:
+    lab, _admin = secured
+    done = lab.kubectl("auth", "whoami", "-o", "json")
+    assert '"system:masters"' in done.stdout and '"kubernetes-admin"' in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        (("update", "leases", "-n", "aliasip-system"), "yes"),
+        (("get", "secrets", "-n", "aliasip-system"), "no"),
+        (("patch", "aliasips", "--subresource", "status"), "yes"),
+        (("patch", "aliasips"), "no"),  # the spec is the admin's
+        (("patch", "aliasips/status"), "no"),  # kubectl reads this as the AliasIP "status"
+    ],
+)
+def test_kubectl_can_i_as_the_agent(
+    secured: tuple[ApiLab, Caller], question: tuple[str, ...], expected: str
+) -> None:
+    lab, _admin = secured
+    done = lab.kubectl("auth", "can-i", *question, "--as", AGENT, check=False)
+    assert done.stdout.strip() == expected, done.stdout + done.stderr
+
+
+def test_kubectl_with_the_agents_token_gets_the_403(secured: tuple[ApiLab, Caller]) -> None:
+    lab, _admin = secured
+    token = lab.kubectl("create", "token", "aliasip-agent", "-n", "aliasip-system").stdout
+    done = lab.kubectl(
+        "--token", token.strip(), "get", "secrets", "-n", "aliasip-system", check=False
+    )
+    assert done.returncode == 1
+    assert (
+        f'secrets is forbidden: User "{AGENT}" cannot list resource "secrets" in API group "" '
+        'in the namespace "aliasip-system"'
+    ) in done.stderr

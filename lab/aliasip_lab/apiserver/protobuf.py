@@ -1,7 +1,8 @@
 """Request bodies in Kubernetes' protobuf encoding, for the kinds the install creates that way.
 
 kubectl's typed commands (``kubectl create secret generic``, ``create configmap``,
-``create namespace``: what the install instructions use) send
+``create namespace``: what the install instructions use; ``auth can-i``, ``auth whoami``
+and ``create token`` against an authenticating server) send
 ``application/vnd.kubernetes.protobuf`` and kube-apiserver accepts it. The encoding is
 the magic ``k8s\\x00`` followed by a ``runtime.Unknown`` (``typeMeta`` = 1 {apiVersion =
 1, kind = 2}, ``raw`` = 2: the object's message). Each kind's message is decoded here with
@@ -151,10 +152,81 @@ def _namespace(data: bytes) -> Json:
     return out
 
 
+def _strings(data: bytes, names: dict[int, str]) -> Json:
+    """A message of string fields only, by field number."""
+    return {names[n]: _text(v) for n, _, v in fields(data) if n in names and v}
+
+
+# authorization.k8s.io/v1 ResourceAttributes and NonResourceAttributes (generated.proto).
+_RESOURCE_ATTRIBUTES = {
+    1: "namespace", 2: "verb", 3: "group", 4: "version", 5: "resource", 6: "subresource",
+    7: "name",
+}  # fmt: skip
+_NON_RESOURCE_ATTRIBUTES = {1: "path", 2: "verb"}
+
+
+def _self_subject_access_review(data: bytes) -> Json:
+    """What ``kubectl auth can-i`` sends: spec = 2 {resourceAttributes = 1,
+    nonResourceAttributes = 2}."""
+    out: Json = {"spec": {}}
+    for number, _, value in fields(data):
+        if number == 1:
+            out["metadata"] = object_meta(value)
+        elif number == 2:
+            for part, _, attrs in fields(value):
+                if part == 1:
+                    out["spec"]["resourceAttributes"] = _strings(attrs, _RESOURCE_ATTRIBUTES)
+                elif part == 2:
+                    out["spec"]["nonResourceAttributes"] = _strings(attrs, _NON_RESOURCE_ATTRIBUTES)
+    return out
+
+
+def _self_subject_rules_review(data: bytes) -> Json:
+    """``kubectl auth can-i --list``: spec = 2 {namespace = 1}."""
+    out: Json = {"spec": {}}
+    for number, _, value in fields(data):
+        if number == 1:
+            out["metadata"] = object_meta(value)
+        elif number == 2:
+            out["spec"] = _strings(value, {1: "namespace"})
+    return out
+
+
+def _self_subject_review(data: bytes) -> Json:
+    """``kubectl auth whoami``: nothing but metadata."""
+    return {"metadata": next((object_meta(v) for n, _, v in fields(data) if n == 1), {})}
+
+
+def _token_request(data: bytes) -> Json:
+    """``kubectl create token``: spec = 2 {audiences = 1 (repeated), boundObjectRef = 3
+    {kind = 1, apiVersion = 2, name = 3, uid = 4}, expirationSeconds = 4}."""
+    out: Json = {"spec": {}}
+    for number, _, value in fields(data):
+        if number == 1:
+            out["metadata"] = object_meta(value)
+        elif number == 2:
+            spec: Json = {}
+            for part, _, item in fields(value):
+                if part == 1:
+                    spec.setdefault("audiences", []).append(_text(item))
+                elif part == 3:
+                    spec["boundObjectRef"] = _strings(
+                        item, {1: "kind", 2: "apiVersion", 3: "name", 4: "uid"}
+                    )
+                elif part == 4:
+                    spec["expirationSeconds"] = int(item)
+            out["spec"] = spec
+    return out
+
+
 KINDS: dict[tuple[str, str], Callable[[bytes], Json]] = {
     ("v1", "Secret"): _secret,
     ("v1", "ConfigMap"): _configmap,
     ("v1", "Namespace"): _namespace,
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): _self_subject_access_review,
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): _self_subject_rules_review,
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): _self_subject_review,
+    ("authentication.k8s.io/v1", "TokenRequest"): _token_request,
 }
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import ipaddress
 import os
@@ -39,6 +40,7 @@ from aliasip_lab.apiserver.journal import StateJournal
 from aliasip_lab.apiserver.operations import Api
 from aliasip_lab.apiserver.server import ApiServer, ServerOptions
 from aliasip_lab.apiserver.store import Store
+from aliasip_lab.apiserver.tls import TlsFiles, make_serving_files
 from aliasip_lab.nsenter import netns as enter_netns
 
 T = TypeVar("T")
@@ -58,6 +60,9 @@ class Settings:
     state: Path | None = None
     # Authentication and RBAC (``--authorization-mode RBAC``); None: no checks at all.
     access: Access | None = None
+    # Serve HTTPS with these (an authenticating API needs them: clients send tokens only
+    # over TLS); None: plain HTTP.
+    tls: TlsFiles | None = None
 
 
 @dataclass
@@ -71,9 +76,9 @@ class Running:
     server: ApiServer
 
 
-def url_for(host: str, port: int) -> str:
+def url_for(host: str, port: int, tls: bool = False) -> str:
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
 
 
 def listen_socket(host: str, port: int, netns: str | None = None) -> socket.socket:
@@ -124,9 +129,10 @@ async def serve(sock: socket.socket, settings: Settings = Settings()) -> AsyncIt
     )
     await runner.setup()
     try:
-        site = web.SockSite(runner, sock)
+        context = settings.tls.server_context() if settings.tls is not None else None
+        site = web.SockSite(runner, sock, ssl_context=context)
         await site.start()
-        yield Running(url_for(host, port), host, port, api, server)
+        yield Running(url_for(host, port, context is not None), host, port, api, server)
     finally:
         server.shutdown()
         await runner.cleanup()
@@ -214,14 +220,19 @@ class ServerThread:
 # --------------------------------------------------------------------------- process
 
 
-def kubeconfig(url: str, namespace: str = "default", token: str | None = None) -> str:
-    """A kubeconfig for ``url``: one cluster, one user (with ``token``, else without
-    credentials), one context."""
+def kubeconfig(
+    url: str, namespace: str = "default", token: str | None = None, ca: Path | None = None
+) -> str:
+    """A kubeconfig for ``url``: one cluster (trusting the CA certificate ``ca``), one
+    user (with ``token``, else without credentials), one context."""
+    cluster: dict[str, str] = {"server": url}
+    if ca is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(ca.read_bytes()).decode()
     return yaml.safe_dump(
         {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "aliasip-lab", "cluster": {"server": url}}],
+            "clusters": [{"name": "aliasip-lab", "cluster": cluster}],
             "users": [{"name": "aliasip-lab", "user": {"token": token} if token else {}}],
             "contexts": [
                 {
@@ -240,13 +251,15 @@ def kubeconfig(url: str, namespace: str = "default", token: str | None = None) -
     )
 
 
-def write_kubeconfig(path: Path, url: str, token: str | None = None) -> None:
+def write_kubeconfig(
+    path: Path, url: str, token: str | None = None, ca: Path | None = None
+) -> None:
     """Write atomically: a client polling for the file never reads half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as out:
-            out.write(kubeconfig(url, token=token))
+            out.write(kubeconfig(url, token=token, ca=ca))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -328,11 +341,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(
                 "--history, --bookmark-interval and --min-request-timeout must be positive"
             )
-        access = None
+        access = tls = None
         if args.authorization_mode == "RBAC":
             access = Access.create(
                 args.token_auth_file, args.service_account_key_file, args.anonymous_auth == "true"
             )
+            if args.kubeconfig is None:
+                raise ValueError("--authorization-mode RBAC needs --kubeconfig (its CA and token)")
+            tls = make_serving_files(args.kubeconfig.parent / "pki", [host, "localhost"])
         sock = listen_socket(host, port)
     except (ValueError, OSError) as exc:
         print(f"aliasip-lab apiserver: {exc}", file=sys.stderr)
@@ -344,6 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         event_ttl_s=args.event_ttl,
         state=args.state,
         access=access,
+        tls=tls,
     )
     try:
         asyncio.run(_serve_until_signalled(sock, settings, args.kubeconfig))
@@ -362,6 +379,8 @@ async def _serve_until_signalled(
     async with serve(sock, settings) as running:
         if config is not None:
             admin = settings.access.admin if settings.access is not None else None
-            write_kubeconfig(config, running.url, admin.token if admin is not None else None)
+            token = admin.token if admin is not None else None
+            ca = settings.tls.ca if settings.tls is not None else None
+            write_kubeconfig(config, running.url, token, ca)
         print(f"serving {running.url}", flush=True)
         await stop.wait()
