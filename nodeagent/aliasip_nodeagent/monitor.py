@@ -300,7 +300,7 @@ class Monitor:
             return ()  # told lately and unchanged: a bare heartbeat claims nothing
         if held:
             self._told[peer.node] = (held, now)
-        return tuple(held)
+        return held
 
     def tell(
         self,

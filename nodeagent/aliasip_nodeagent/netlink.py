@@ -19,6 +19,7 @@ import ipaddress
 import os
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -156,18 +157,10 @@ class NetlinkHost:
                 raise errors.KernelError(
                     f"adding {address}: the dead-man switch (nftables) refused it: {exc}"
                 ) from exc
-        marked = MarkedAddress(
-            family=socket.AF_INET if address.version == 4 else socket.AF_INET6,
-            prefixlen=address.network.prefixlen,
-            scope=SCOPE_UNIVERSE,
-            index=placement.index,
-            address=address.ip.packed,
-            label=own_label(placement.interface) if address.version == 4 else None,
-        )
+        label = own_label(placement.interface) if address.version == 4 else None
+        marked = MarkedAddress.of(placement.index, address, label)
         try:
-            self._seq += 1
-            self._raw.send(addition(marked, self.lifetime_s, self._seq))
-            (code,) = self._acks(range(self._seq, self._seq + 1))
+            code = self._request(lambda seq: addition(marked, self.lifetime_s, seq))
         except OSError as exc:
             raise errors.KernelError(
                 f"adding {address} on {placement.interface} failed: {exc}"
@@ -226,6 +219,14 @@ class NetlinkHost:
             found += chunk
         return found
 
+    def _request(self, build: Callable[[int], bytes]) -> int:
+        """One request on the raw socket (``build`` makes it for a sequence number): the
+        kernel's answer, 0 or a negative errno; OSError when the socket fails."""
+        self._seq += 1
+        self._raw.send(build(self._seq))
+        (code,) = self._acks(range(self._seq, self._seq + 1))
+        return code
+
     def _acks(self, seqs: range) -> list[int]:
         """Read the kernel's answer to each request of ``seqs``: 0 or a negative errno
         each, in the order of ``seqs``."""
@@ -268,18 +269,9 @@ class NetlinkHost:
         address: ipaddress.IPv4Interface | ipaddress.IPv6Interface,
         label: str | None = None,
     ) -> bool:
-        marked = MarkedAddress(
-            family=socket.AF_INET if address.version == 4 else socket.AF_INET6,
-            prefixlen=address.network.prefixlen,
-            scope=SCOPE_UNIVERSE,
-            index=index,
-            address=address.ip.packed,
-            label=label,
-        )
+        marked = MarkedAddress.of(index, address, label)
         try:
-            self._seq += 1
-            self._raw.send(removal(marked, self._seq))
-            (code,) = self._acks(range(self._seq, self._seq + 1))
+            code = self._request(lambda seq: removal(marked, seq))
         except OSError as exc:
             raise errors.KernelError(f"deleting {address} failed: {exc}") from exc
         if code and code != -errno.EADDRNOTAVAIL:
@@ -394,6 +386,19 @@ class MarkedAddress:
     index: int
     address: bytes
     label: str | None
+
+    @staticmethod
+    def of(
+        index: int,
+        address: ipaddress.IPv4Interface | ipaddress.IPv6Interface,
+        label: str | None,
+    ) -> MarkedAddress:
+        """The alias ``address`` on link ``index`` as an add or delete names it."""
+        family = socket.AF_INET if address.version == 4 else socket.AF_INET6
+        packed = address.ip.packed
+        return MarkedAddress(
+            family, address.network.prefixlen, SCOPE_UNIVERSE, index, packed, label
+        )
 
 
 def _ip(marked: MarkedAddress) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

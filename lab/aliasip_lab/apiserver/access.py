@@ -18,7 +18,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ class Access:
 
     authenticator: Authenticator
     key: SigningKey
-    admin: AdminCredential | None = field(default=None)
+    admin: AdminCredential | None = None
 
     @staticmethod
     def create(
@@ -100,7 +100,3 @@ class Access:
             lookup=store_lookup(api.store),
             now=time.time(),
         )
-
-
-def is_auth_endpoint(admitted: Admitted) -> bool:
-    return authapi.is_auth_endpoint(admitted)

@@ -39,7 +39,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from aliasip_lab.apiserver import discovery, errors, openapi, protobuf
-from aliasip_lab.apiserver.access import Access, is_auth_endpoint
+from aliasip_lab.apiserver.access import Access
+from aliasip_lab.apiserver.authapi import is_auth_endpoint
 from aliasip_lab.apiserver.errors import ApiError
 from aliasip_lab.apiserver.operations import Api, WriteOptions, parse_rv
 from aliasip_lab.apiserver.registry import NAMESPACES, ResourceType
